@@ -1,0 +1,149 @@
+// Package cli is onerecord's command tree (cobra). Main owns the
+// signal-cancelled context, runs the commands with cobra's own error printing
+// off, prints errors with their hint lines, and maps errors to exit codes in
+// one place (exitcode.go). Each verb lives in its own file with an Options
+// struct, a newCmdX constructor and a runX(ctx, opts) function.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/onerecord/onerecord/internal/term"
+)
+
+// Version is set at build time with -ldflags "-X .../internal/cli.Version=...".
+var Version = "dev"
+
+// Main runs onerecord with os.Args and returns the process exit code.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, term.System(), os.Args[1:])
+}
+
+// Run runs onerecord with args on io and returns the exit code. Tests call it
+// directly.
+func Run(ctx context.Context, io *term.IOStreams, args []string) int {
+	f := NewFactory(io)
+	defer f.Close()
+	root := NewRootCmd(f)
+	root.SetArgs(args)
+	root.SetIn(io.In)
+	root.SetOut(io.Out)
+	root.SetErr(io.ErrOut)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	code := exitCode(ctx, err)
+	if code == ExitInterrupted {
+		fmt.Fprintln(io.ErrOut, "interrupted")
+		return code
+	}
+	var ec *ExitCodeError
+	if errors.As(err, &ec) && (ec.Silent || ec.Err == nil) {
+		return code
+	}
+	printError(io, f.Debug, err)
+	if code == ExitUsage {
+		fmt.Fprintln(io.ErrOut, "hint: run `onerecord help` for usage")
+	}
+	return code
+}
+
+// printError writes "error: msg" and a hint line; with --debug also the chain.
+func printError(io *term.IOStreams, debug bool, err error) {
+	fmt.Fprintf(io.ErrOut, "%s %s\n", io.Colour("red", "error:"), err.Error())
+	if h := hintFor(err); h != "" {
+		fmt.Fprintf(io.ErrOut, "hint: %s\n", h)
+	}
+	if debug {
+		for e := errors.Unwrap(err); e != nil; e = errors.Unwrap(e) {
+			fmt.Fprintf(io.ErrOut, "debug: caused by (%T) %s\n", e, e.Error())
+		}
+	}
+}
+
+// NewRootCmd builds the command tree.
+func NewRootCmd(f *Factory) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "onerecord",
+		Short: "Keep your health records from every patient portal in one private store",
+		Long: strings.TrimSpace(`
+onerecord signs you in to your patient portals (SMART on FHIR, in your own
+browser; it never asks for your password), downloads every record the portal
+lets you have into a private store on this machine, keeps it up to date
+incrementally, and tells you when a portal's access has lapsed.`),
+		Version:       Version,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return f.init()
+		},
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &UsageError{Err: err} })
+	pf := root.PersistentFlags()
+	pf.StringVar(&f.HomeFlag, "home", "", "directory for the store and settings (default $ONERECORD_HOME or the XDG data directory)")
+	pf.BoolVar(&f.Debug, "debug", false, "log HTTP requests (redacted) and error details to stderr")
+
+	root.AddCommand(
+		newCmdConnect(f),
+		newCmdSync(f),
+		newCmdStatus(f),
+		newCmdDisconnect(f),
+		newCmdPortals(f),
+		newCmdSandbox(f),
+		newCmdDemo(f),
+		newHelpTopicExitCodes(),
+	)
+	// Wrong arguments are usage errors (exit 2).
+	for _, c := range root.Commands() {
+		wrapArgs(c)
+	}
+	return root
+}
+
+func wrapArgs(c *cobra.Command) {
+	if c.Args != nil {
+		orig := c.Args
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := orig(cmd, args); err != nil {
+				return &UsageError{Err: err}
+			}
+			return nil
+		}
+	}
+	c.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &UsageError{Err: err} })
+	for _, sub := range c.Commands() {
+		wrapArgs(sub)
+	}
+}
+
+func newHelpTopicExitCodes() *cobra.Command {
+	return &cobra.Command{
+		Use:   "exit-codes",
+		Short: "What onerecord's exit codes mean",
+		Long: strings.TrimSpace(`
+onerecord exits with:
+
+  0    success: everything asked for was done completely
+  1    error: something failed; the message and its hint say what to do
+  2    usage: the command was called wrongly (unknown flag, missing argument)
+  3    partial: some portal or resource type failed transiently (network,
+       server errors, rate limits); what was fetched is stored, run sync again
+  4    reconnect needed: a portal's access has lapsed; its records are kept;
+       run ` + "`onerecord connect NAME`" + `
+  130  interrupted (Ctrl-C); what was fetched so far is stored
+
+` + "`onerecord status`" + ` also exits 4 when any portal needs reconnecting, so a
+cron job can notice a lapsed portal.`),
+	}
+}

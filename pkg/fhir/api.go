@@ -1,0 +1,144 @@
+// Package fhir is a small FHIR R4 REST client for reading a patient's record:
+// read, search with Bundle paging, page-at-a-time streaming decode,
+// OperationOutcome errors and retries that honour Retry-After. It sends the
+// bearer token only to URLs under the server's base, and refuses any other URL
+// (a next link, a reference, a redirect) before a request is made.
+//
+// Start with New, then Capabilities and Search.
+//
+// The exported API in this file is a contract other packages code against;
+// the implementation may add to it but must keep these signatures.
+package fhir
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Options configure a Client.
+type Options struct {
+	Base string       // FHIR base URL, e.g. https://fhir.example.org/r4 (https, or http on loopback)
+	HTTP *http.Client // nil = a client with sensible timeouts
+	// Token returns the bearer token for a request (nil = no Authorization header).
+	Token func(ctx context.Context) (string, error)
+	// MaxAttempts per request for 429, 5xx and network errors (default 6).
+	MaxAttempts int
+	// Sleep waits between attempts (default: a context-aware timer). Tests inject a fast one.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// PageSize is the _count sent with searches when the caller does not set it (default 200).
+	PageSize int
+}
+
+// Client talks to one FHIR server.
+type Client struct {
+	opts Options
+}
+
+// Entry is one resource of a search result, decoded just enough to store it.
+type Entry struct {
+	Type, ID, VersionID, LastUpdated string
+	Mode                             string // search.mode: "match", "include", "outcome" or ""
+	Raw                              json.RawMessage
+}
+
+// Page is one decoded Bundle page of a search.
+type Page struct {
+	Number      int // 1-based
+	Entries     []Entry
+	Total       int    // Bundle.total, -1 when absent
+	Next        string // next link ("" on the last page)
+	LastUpdated string // Bundle.meta.lastUpdated, may be ""
+}
+
+// SearchStats summarise one search.
+type SearchStats struct {
+	Pages, Entries, Requests int
+}
+
+// Capabilities is what onerecord needs from a CapabilityStatement.
+type Capabilities struct {
+	Raw         json.RawMessage
+	FHIRVersion string
+	Types       map[string]TypeCapability
+	// Operations are server- or type-level operation names, e.g. "everything" on Patient.
+}
+
+// TypeCapability is one rest.resource entry.
+type TypeCapability struct {
+	Interactions []string // "read", "search-type", ...
+	SearchParams []string // "patient", "category", "_lastUpdated", ...
+	Operations   []string // "everything", ...
+}
+
+// StatusError is a non-2xx answer. Outcome is set when the body was an
+// OperationOutcome. URL carries no query values (they can hold identifiers).
+type StatusError struct {
+	Method      string
+	URL         string
+	Status      int
+	ContentType string
+	RetryAfter  time.Duration
+	Outcome     *OperationOutcome
+}
+
+func (e *StatusError) Error() string {
+	return "fhir: " + e.Method + " " + e.URL + ": " + http.StatusText(e.Status)
+}
+
+// OperationOutcome is the part of a FHIR OperationOutcome onerecord reads.
+type OperationOutcome struct {
+	Issue []OutcomeIssue `json:"issue"`
+}
+
+// OutcomeIssue is one OperationOutcome.issue.
+type OutcomeIssue struct {
+	Severity    string `json:"severity"`
+	Code        string `json:"code"`
+	Diagnostics string `json:"diagnostics,omitempty"`
+}
+
+// ErrForeignURL is wrapped when a URL (next link, reference, redirect) is not
+// under the client's base: no request is made and no token is sent.
+var ErrForeignURL = errors.New("fhir: URL is not under the FHIR base")
+
+// ErrMalformed is wrapped when a response is not the FHIR JSON expected: an
+// HTML page, a truncated body, invalid JSON, a Bundle of the wrong type.
+var ErrMalformed = errors.New("fhir: malformed response")
+
+var errUnimplemented = errors.New("fhir: not implemented yet")
+
+// New checks the base URL and returns a client.
+func New(opts Options) (*Client, error) { return nil, errUnimplemented }
+
+// Base returns the base URL without a trailing slash.
+func (c *Client) Base() string { return "" }
+
+// Requests returns how many HTTP requests the client has sent (retries included).
+func (c *Client) Requests() int64 { return 0 }
+
+// Capabilities fetches and summarises {base}/metadata.
+func (c *Client) Capabilities(ctx context.Context) (*Capabilities, error) {
+	return nil, errUnimplemented
+}
+
+// Read fetches {base}/{typ}/{id}.
+func (c *Client) Read(ctx context.Context, typ, id string) (json.RawMessage, error) {
+	return nil, errUnimplemented
+}
+
+// Search runs GET {base}/{path}?{params} (path is a type like "Observation",
+// or "Patient/123/$everything") and calls fn once per page, in order,
+// following Bundle next links (each checked to be under the base). A page is
+// handed to fn only after it decoded completely. An error from fn stops the
+// search and is returned.
+func (c *Client) Search(ctx context.Context, path string, params url.Values, fn func(*Page) error) (SearchStats, error) {
+	return SearchStats{}, errUnimplemented
+}
+
+// UnderBase reports whether rawURL is under the client's base (same scheme,
+// host, port and path prefix).
+func (c *Client) UnderBase(rawURL string) bool { return false }
