@@ -29,6 +29,10 @@ type Options struct {
 	MaxAttempts int
 	// Sleep waits between attempts (default: a context-aware timer). Tests inject a fast one.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Reauthorize is called once when a request answers 401: if it returns
+	// nil (e.g. it refreshed the token), the request is retried once with a
+	// new token; its error (e.g. a lapsed grant) is returned as is.
+	Reauthorize func(ctx context.Context) error
 	// PageSize is the _count sent with searches when the caller does not set it (default 200).
 	PageSize int
 }
