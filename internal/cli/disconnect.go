@@ -1,18 +1,94 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/onerecord/onerecord/internal/grant"
+	"github.com/onerecord/onerecord/internal/store"
 )
 
-// Placeholder until the disconnect command is written.
+// DisconnectOptions are the inputs of `onerecord disconnect`.
+type DisconnectOptions struct {
+	F      *Factory
+	Portal string
+	Purge  bool
+	Yes    bool
+}
+
 func newCmdDisconnect(f *Factory) *cobra.Command {
-	return &cobra.Command{
-		Use:   "disconnect",
-		Short: "disconnect (not written yet)",
+	opts := &DisconnectOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "disconnect NAME",
+		Short: "Revoke a portal's access and delete its tokens (records are kept)",
+		Long: strings.TrimSpace(`
+Revoke onerecord's tokens at the portal (when the portal offers a revocation
+endpoint), delete them from the keychain and mark the portal disconnected
+"by you". The records already downloaded are kept unless --purge is given.`),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("disconnect: not implemented yet")
+			opts.Portal = args[0]
+			return runDisconnect(cmd.Context(), opts)
 		},
 	}
+	cmd.Flags().BoolVar(&opts.Purge, "purge", false, "also delete the portal's stored records (asks first)")
+	cmd.Flags().BoolVar(&opts.Yes, "yes", false, "do not ask before purging")
+	return cmd
+}
+
+func runDisconnect(ctx context.Context, opts *DisconnectOptions) error {
+	f := opts.F
+	name := strings.ToLower(opts.Portal)
+	if opts.Purge && !opts.Yes && !f.IO.CanPrompt() {
+		return &UsageError{Err: errors.New("--purge deletes stored records: confirm with --yes when not on a terminal")}
+	}
+	st, err := f.Store(ctx)
+	if err != nil {
+		return err
+	}
+	p, err := st.GetPortal(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return WithHint(fmt.Errorf("no portal named %q in this store", name), "run `onerecord status` to see your portals")
+	}
+	if err != nil {
+		return err
+	}
+	m := &grant.Manager{Store: st, Secrets: f.Keychain(), HTTP: f.HTTPClient(), Home: f.Home(), Now: f.Now}
+	revoked, err := m.Disconnect(ctx, p)
+	if err != nil {
+		return fmt.Errorf("disconnect %s: %w", name, err)
+	}
+	if revoked {
+		fmt.Fprintf(f.IO.ErrOut, "Revoked onerecord's access at %s and deleted its tokens from the keychain.\n", name)
+	} else {
+		fmt.Fprintf(f.IO.ErrOut, "Deleted %s's tokens from the keychain. %s has no revocation endpoint, so the grant itself\n"+
+			"stays valid at the portal until it expires; to end it now, remove onerecord in the portal's own settings.\n", name, name)
+	}
+	if !opts.Purge {
+		totals, err := st.ResourceTotals(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(f.IO.ErrOut, "Your %d downloaded records from %s are kept (delete them with `onerecord disconnect %s --purge`).\n", totals[name], name, name)
+		return nil
+	}
+	if !opts.Yes {
+		ok, err := f.IO.Confirm(fmt.Sprintf("Delete every record downloaded from %s from this machine?", name), false)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			fmt.Fprintln(f.IO.ErrOut, "Records kept.")
+			return nil
+		}
+	}
+	if err := st.DeletePortal(ctx, name, true); err != nil {
+		return fmt.Errorf("purge %s: %w", name, err)
+	}
+	fmt.Fprintf(f.IO.ErrOut, "Deleted %s and all its records from this machine.\n", name)
+	return nil
 }

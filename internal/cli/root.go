@@ -32,7 +32,16 @@ func Main() int {
 // Run runs onerecord with args on io and returns the exit code. Tests call it
 // directly.
 func Run(ctx context.Context, io *term.IOStreams, args []string) int {
+	return runWithFactory(ctx, io, nil, args)
+}
+
+// runWithFactory is Run with a hook to adjust the factory (tests: clock,
+// in-memory keychain).
+func runWithFactory(ctx context.Context, io *term.IOStreams, adjust func(*Factory), args []string) int {
 	f := NewFactory(io)
+	if adjust != nil {
+		adjust(f)
+	}
 	defer f.Close()
 	root := NewRootCmd(f)
 	root.SetArgs(args)
