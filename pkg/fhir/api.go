@@ -16,6 +16,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,9 +38,13 @@ type Options struct {
 	PageSize int
 }
 
-// Client talks to one FHIR server.
+// Client talks to one FHIR server. It is safe for concurrent use.
 type Client struct {
-	opts Options
+	opts     Options
+	base     *url.URL     // normalised: no trailing slash, no query, no fragment
+	baseStr  string       // base.String()
+	hc       *http.Client // a copy of Options.HTTP that refuses redirects off the base
+	requests atomic.Int64
 }
 
 // Entry is one resource of a search result, decoded just enough to store it.
@@ -56,11 +61,17 @@ type Page struct {
 	Total       int    // Bundle.total, -1 when absent
 	Next        string // next link ("" on the last page)
 	LastUpdated string // Bundle.meta.lastUpdated, may be ""
+	// Outcomes are the OperationOutcome entries of the page (search.mode
+	// "outcome"): server warnings such as "too many results", not resources.
+	Outcomes []OperationOutcome
 }
 
 // SearchStats summarise one search.
 type SearchStats struct {
 	Pages, Entries, Requests int
+	// Outcomes counts entries with search.mode "outcome" (OperationOutcome
+	// warnings from the server), which are not resources and are skipped.
+	Outcomes int
 }
 
 // Capabilities is what onerecord needs from a CapabilityStatement.
@@ -68,7 +79,13 @@ type Capabilities struct {
 	Raw         json.RawMessage
 	FHIRVersion string
 	Types       map[string]TypeCapability
-	// Operations are server- or type-level operation names, e.g. "everything" on Patient.
+	// Operations are the server-level (rest.operation) operation names,
+	// without "$"; type-level ones are in TypeCapability.Operations, e.g.
+	// "everything" on Patient.
+	Operations []string
+	// Lenient is set when the statement did not fit the strict R4 model
+	// (github.com/samply/golang-fhir-models) and was read field by field.
+	Lenient bool
 }
 
 // TypeCapability is one rest.resource entry.
@@ -87,10 +104,10 @@ type StatusError struct {
 	ContentType string
 	RetryAfter  time.Duration
 	Outcome     *OperationOutcome
-}
-
-func (e *StatusError) Error() string {
-	return "fhir: " + e.Method + " " + e.URL + ": " + http.StatusText(e.Status)
+	// AfterReauthorize is set on a 401 that answered the retry made after
+	// Options.Reauthorize succeeded: the fresh token was refused too, which
+	// callers may treat as a lapsed grant.
+	AfterReauthorize bool
 }
 
 // OperationOutcome is the part of a FHIR OperationOutcome onerecord reads.
@@ -112,37 +129,3 @@ var ErrForeignURL = errors.New("fhir: URL is not under the FHIR base")
 // ErrMalformed is wrapped when a response is not the FHIR JSON expected: an
 // HTML page, a truncated body, invalid JSON, a Bundle of the wrong type.
 var ErrMalformed = errors.New("fhir: malformed response")
-
-var errUnimplemented = errors.New("fhir: not implemented yet")
-
-// New checks the base URL and returns a client.
-func New(opts Options) (*Client, error) { return nil, errUnimplemented }
-
-// Base returns the base URL without a trailing slash.
-func (c *Client) Base() string { return "" }
-
-// Requests returns how many HTTP requests the client has sent (retries included).
-func (c *Client) Requests() int64 { return 0 }
-
-// Capabilities fetches and summarises {base}/metadata.
-func (c *Client) Capabilities(ctx context.Context) (*Capabilities, error) {
-	return nil, errUnimplemented
-}
-
-// Read fetches {base}/{typ}/{id}.
-func (c *Client) Read(ctx context.Context, typ, id string) (json.RawMessage, error) {
-	return nil, errUnimplemented
-}
-
-// Search runs GET {base}/{path}?{params} (path is a type like "Observation",
-// or "Patient/123/$everything") and calls fn once per page, in order,
-// following Bundle next links (each checked to be under the base). A page is
-// handed to fn only after it decoded completely. An error from fn stops the
-// search and is returned.
-func (c *Client) Search(ctx context.Context, path string, params url.Values, fn func(*Page) error) (SearchStats, error) {
-	return SearchStats{}, errUnimplemented
-}
-
-// UnderBase reports whether rawURL is under the client's base (same scheme,
-// host, port and path prefix).
-func (c *Client) UnderBase(rawURL string) bool { return false }
