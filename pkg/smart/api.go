@@ -7,16 +7,17 @@
 //
 // Start with Discover, then NewAuthRequest, then Exchange.
 //
-// The exported API in this file is a contract other packages code against;
-// the implementation may add to it but must keep these signatures.
+// Token requests always send the client credentials in the form body
+// (oauth2.AuthStyleInParams): probing other styles can spend a single-use
+// authorization code. The token response is parsed here rather than by
+// golang.org/x/oauth2, because real servers send fields that package rejects
+// (CMS Blue Button answers "expires_in": 16768.52) and SMART adds fields
+// (patient, id_token, access_grant_expiration) that are read out below.
 package smart
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
-	"net/url"
 	"time"
 )
 
@@ -38,8 +39,14 @@ type Configuration struct {
 
 	// Source is "well-known" or "metadata" (the CapabilityStatement fallback).
 	Source string `json:"-"`
-	// Raw is the document as received (for caching in the store).
+	// Raw is the document as received (for caching in the store). When
+	// Source is "metadata", Raw is this Configuration encoded as a SMART
+	// configuration document, so that ParseConfiguration can read it back;
+	// the CapabilityStatement itself is in CapabilityStatement.
 	Raw json.RawMessage `json:"-"`
+	// CapabilityStatement is the body of {base}/metadata when discovery
+	// fetched it (the fallback), nil otherwise.
+	CapabilityStatement json.RawMessage `json:"-"`
 }
 
 // Has reports whether the server advertises a SMART capability, e.g. "permission-v2".
@@ -52,33 +59,11 @@ func (c *Configuration) Has(capability string) bool {
 	return false
 }
 
-// ErrInsecureBase is wrapped by errors for a base URL that is not https and
-// not plain http on a loopback host.
-var ErrInsecureBase = errors.New("smart: FHIR base must use https (plain http only for loopback hosts)")
-
-// DiscoveryError says why discovery failed (Kind: "not_found", "not_json",
-// "http_status", "network", "incomplete", "insecure") and has Hint().
-type DiscoveryError struct {
-	Base   string
-	Kind   string
-	Status int
-	Err    error
-}
-
-func (e *DiscoveryError) Error() string {
-	return "smart: discovery at " + e.Base + " failed: " + e.Kind
-}
-func (e *DiscoveryError) Unwrap() error { return e.Err }
-
-// TokenError is an OAuth error response from the token endpoint (RFC 6749
-// section 5.2), or a non-JSON failure (Code "").
-type TokenError struct {
-	Status      int
-	Code        string // e.g. "invalid_grant"
-	Description string
-}
-
-func (e *TokenError) Error() string { return "smart: token endpoint: " + e.Code }
+// Source values of a Configuration.
+const (
+	SourceWellKnown = "well-known"
+	SourceMetadata  = "metadata"
+)
 
 // Token is a token response with the SMART fields read out.
 type Token struct {
@@ -104,48 +89,6 @@ type AuthRequest struct {
 	Verifier    string // PKCE code verifier
 }
 
-var errUnimplemented = errors.New("smart: not implemented yet")
-
-// CheckBase parses a FHIR base URL and refuses non-https except loopback http.
-func CheckBase(base string) (*url.URL, error) { return nil, errUnimplemented }
-
-// Discover fetches {base}/.well-known/smart-configuration, falling back to the
-// oauth-uris extension of {base}/metadata. Errors are *DiscoveryError.
-func Discover(ctx context.Context, hc *http.Client, base string) (*Configuration, error) {
-	return nil, errUnimplemented
-}
-
-// DefaultScopes are the scopes onerecord asks for: patient/*.rs (v2, when the
-// server advertises permission-v2) or patient/*.read (v1), plus openid fhirUser
-// offline_access launch/patient.
-func DefaultScopes(cfg *Configuration) []string { return nil }
-
-// MissingScopes returns the requested scopes absent from granted (space separated).
-func MissingScopes(requested []string, granted string) []string { return nil }
-
-// NewAuthRequest generates state and verifier for one attempt.
-func NewAuthRequest(clientID, redirectURI, aud string, scopes []string) (*AuthRequest, error) {
-	return nil, errUnimplemented
-}
-
-// URL is the authorization URL to open in the browser: response_type=code,
-// client_id, redirect_uri, scope, state, aud, code_challenge, code_challenge_method=S256.
-func (r *AuthRequest) URL(cfg *Configuration) string { return "" }
-
-// Exchange trades an authorization code for tokens (PKCE verifier,
-// client_secret in the body when given, never Basic auth probing).
-func Exchange(ctx context.Context, hc *http.Client, cfg *Configuration, r *AuthRequest, clientSecret, code string) (*Token, error) {
-	return nil, errUnimplemented
-}
-
-// Refresh uses a refresh token. When the response carries no new refresh
-// token, the returned Token keeps refreshToken (Oracle Health does this).
-func Refresh(ctx context.Context, hc *http.Client, cfg *Configuration, clientID, clientSecret, refreshToken string) (*Token, error) {
-	return nil, errUnimplemented
-}
-
-// Revoke revokes a token at cfg.RevocationEndpoint (RFC 7009). hint is
-// "refresh_token" or "access_token".
-func Revoke(ctx context.Context, hc *http.Client, cfg *Configuration, clientID, clientSecret, token, hint string) error {
-	return errUnimplemented
-}
+// ErrRevocationUnsupported is returned by Revoke when the server advertises
+// no revocation endpoint.
+var ErrRevocationUnsupported = errors.New("smart: server has no token revocation endpoint")
