@@ -5,6 +5,10 @@
 // platform limit are split into chunks and rejoined, and failures come back as
 // distinct, actionable errors. There is no fallback to a plain file.
 //
+// Start with New and the Secrets interface; Memory is an in-memory Secrets
+// with the same semantics for tests and the demo. docs/keychain.md describes
+// where entries live on each platform and how to fix a missing keychain.
+//
 // The exported API in this file is a contract other packages code against;
 // the implementation may add to it but must keep these signatures.
 package keychain
@@ -27,6 +31,10 @@ var (
 	ErrLocked      = errors.New("keychain: the keyring is locked")
 	ErrTimeout     = errors.New("keychain: the keychain did not answer in time")
 	ErrUnsupported = errors.New("keychain: no keychain on this platform")
+	// ErrCorrupt means an entry exists but cannot be read back whole: a chunk
+	// is missing, the checksum does not match, or it was not written by
+	// onerecord (an interrupted write, or an edit outside onerecord).
+	ErrCorrupt = errors.New("keychain: the entry is damaged")
 )
 
 // Secrets is what callers need from a keychain. Both *Keychain and *Memory
@@ -39,48 +47,26 @@ type Secrets interface {
 
 // Options configure a Keychain.
 type Options struct {
-	Service   string        // default Service
-	Timeout   time.Duration // per call; default 10s
-	ChunkSize int           // bytes per entry; default a safe value for every platform (about 2 KB)
+	Service string // default Service
+	// Timeout bounds each call to the platform keychain (a value split into
+	// n chunks makes about n calls); default 10s. The caller's ctx bounds
+	// the whole operation.
+	Timeout time.Duration
+	// ChunkSize is the most bytes handed to the platform for one entry,
+	// header included; default DefaultChunkSize, minimum MinChunkSize.
+	ChunkSize int
 }
 
-// Keychain is the OS keychain.
+// Keychain is the OS keychain. The zero value works with default options.
 type Keychain struct {
-	opts Options
+	opts    Options
+	backend backend // nil: the platform keychain through go-keyring
 }
 
 // New returns the OS keychain with opts (zero values take defaults).
 func New(opts Options) *Keychain { return &Keychain{opts: opts} }
 
-var errUnimplemented = errors.New("keychain: not implemented yet")
-
-// Get returns the value stored under account (rejoining chunks), ErrNotFound when none.
-func (k *Keychain) Get(ctx context.Context, account string) ([]byte, error) {
-	return nil, errUnimplemented
-}
-
-// Set stores value under account, replacing any previous value and its chunks.
-func (k *Keychain) Set(ctx context.Context, account string, value []byte) error {
-	return errUnimplemented
-}
-
-// Delete removes account and all its chunks. Deleting a missing entry is not an error.
-func (k *Keychain) Delete(ctx context.Context, account string) error { return errUnimplemented }
-
-// Probe checks that the keychain is usable now (writes, reads and deletes a
-// probe entry) and returns the same typed errors as the other calls.
-func (k *Keychain) Probe(ctx context.Context) error { return errUnimplemented }
-
-// Memory is an in-memory Secrets for unit tests and the demo's fallback.
-type Memory struct{}
-
-// NewMemory returns an empty in-memory keychain.
-func NewMemory() *Memory { return &Memory{} }
-
-func (m *Memory) Get(ctx context.Context, account string) ([]byte, error) {
-	return nil, errUnimplemented
-}
-func (m *Memory) Set(ctx context.Context, account string, value []byte) error {
-	return errUnimplemented
-}
-func (m *Memory) Delete(ctx context.Context, account string) error { return errUnimplemented }
+var (
+	_ Secrets = (*Keychain)(nil)
+	_ Secrets = (*Memory)(nil)
+)
