@@ -4,24 +4,17 @@
 // FHIR resource exactly as the server sent it, the previous versions of
 // changed resources, per-search sync cursors and a log of sync runs.
 //
-// The exported API in this file is a contract other packages code against;
-// the implementation may add to it but must keep these signatures.
+// Start with [Open]; the tables are described in docs/data-model.md. A
+// *Store is safe for concurrent use: writes are serialised on one connection
+// inside the process, reads run in parallel, and another process using the
+// same file makes writes wait up to the busy timeout and then fail with
+// [ErrBusy].
 package store
 
 import (
-	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"time"
 )
-
-// ErrNotFound is returned when a portal, resource or cursor does not exist.
-var ErrNotFound = errors.New("store: not found")
-
-// ErrBusy is returned when another onerecord process holds the database for
-// longer than the busy timeout. Its message says so plainly.
-var ErrBusy = errors.New("store: the store is busy (another onerecord process is writing)")
 
 // Portal is a directory entry the store keeps (user-added, imported, or a
 // built-in once it has been connected) together with its connection state.
@@ -120,112 +113,3 @@ type Run struct {
 
 // Ref names a resource by type and id.
 type Ref struct{ Type, ID string }
-
-var errUnimplemented = errors.New("store: not implemented yet")
-
-// Store is an open onerecord database. It is safe for concurrent use.
-type Store struct {
-	db *sql.DB
-}
-
-// Open opens (creating if needed) the store at path: parent directory 0700,
-// file 0600, WAL, busy timeout, migrations applied.
-func Open(ctx context.Context, path string) (*Store, error) { return nil, errUnimplemented }
-
-func (s *Store) Close() error { return errUnimplemented }
-
-// SchemaVersion is the applied migration version.
-func (s *Store) SchemaVersion(ctx context.Context) (int, error) { return 0, errUnimplemented }
-
-// PutPortal inserts or replaces a portal's directory part; it keeps the stored
-// Connection unless p.Conn.State is set.
-func (s *Store) PutPortal(ctx context.Context, p Portal) error { return errUnimplemented }
-
-// GetPortal returns ErrNotFound for an unknown name.
-func (s *Store) GetPortal(ctx context.Context, name string) (Portal, error) {
-	return Portal{}, errUnimplemented
-}
-
-// ListPortals returns every stored portal sorted by name.
-func (s *Store) ListPortals(ctx context.Context) ([]Portal, error) { return nil, errUnimplemented }
-
-// DeletePortal removes a portal entry; purge also deletes its resources,
-// history, cursors and runs. Without purge, a portal with stored resources
-// keeps them (the entry is kept too, marked not connected).
-func (s *Store) DeletePortal(ctx context.Context, name string, purge bool) error {
-	return errUnimplemented
-}
-
-// SetConnection replaces a portal's connection state.
-func (s *Store) SetConnection(ctx context.Context, name string, c Connection) error {
-	return errUnimplemented
-}
-
-// SetDiscovery caches the portal's SMART configuration and CapabilityStatement.
-func (s *Store) SetDiscovery(ctx context.Context, name string, smartConfig, capability json.RawMessage) error {
-	return errUnimplemented
-}
-
-// UpsertResources stores a batch in one transaction. A resource whose content
-// hash differs from the stored one is "changed": the old version goes to
-// history first. A deleted resource seen again is undeleted (counted changed).
-func (s *Store) UpsertResources(ctx context.Context, portal string, rs []Resource, fetchedAt time.Time) (UpsertCounts, error) {
-	return UpsertCounts{}, errUnimplemented
-}
-
-// GetResource returns ErrNotFound when absent.
-func (s *Store) GetResource(ctx context.Context, portal, typ, id string) (StoredResource, error) {
-	return StoredResource{}, errUnimplemented
-}
-
-// History returns previous versions of a resource, oldest first.
-func (s *Store) History(ctx context.Context, portal, typ, id string) ([]StoredResource, error) {
-	return nil, errUnimplemented
-}
-
-// MarkDeletedExcept marks every not-deleted resource of typ whose id is not in
-// seen as deleted (never removes rows) and returns how many it marked.
-func (s *Store) MarkDeletedExcept(ctx context.Context, portal, typ string, seen map[string]bool) (int, error) {
-	return 0, errUnimplemented
-}
-
-// MissingRefs returns the refs that are not stored (or stored as deleted).
-func (s *Store) MissingRefs(ctx context.Context, portal string, refs []Ref) ([]Ref, error) {
-	return nil, errUnimplemented
-}
-
-// CountResources returns not-deleted resources of a portal per type.
-func (s *Store) CountResources(ctx context.Context, portal string) (map[string]int, error) {
-	return nil, errUnimplemented
-}
-
-// ResourceTotals returns not-deleted resources per portal, from maintained
-// counters (fast at millions of rows).
-func (s *Store) ResourceTotals(ctx context.Context) (map[string]int, error) {
-	return nil, errUnimplemented
-}
-
-// GetCursor returns ErrNotFound when the search has no cursor yet.
-func (s *Store) GetCursor(ctx context.Context, portal, key string) (Cursor, error) {
-	return Cursor{}, errUnimplemented
-}
-
-// SetCursor stores a search's cursor.
-func (s *Store) SetCursor(ctx context.Context, portal string, c Cursor) error {
-	return errUnimplemented
-}
-
-// BeginRun records the start of a sync run.
-func (s *Store) BeginRun(ctx context.Context, portal string, started time.Time) (int64, error) {
-	return 0, errUnimplemented
-}
-
-// FinishRun records a run's outcome and per-type results.
-func (s *Store) FinishRun(ctx context.Context, id int64, status string, finished time.Time, types []TypeResult) error {
-	return errUnimplemented
-}
-
-// LastRun returns the newest run of a portal (ErrNotFound when none).
-func (s *Store) LastRun(ctx context.Context, portal string) (Run, error) {
-	return Run{}, errUnimplemented
-}
