@@ -4,21 +4,25 @@
 // is what the tests, the benchmarks, `onerecord sandbox` and `onerecord demo`
 // run against, and it can misbehave like real portals do (quirk switches).
 //
-// The exported API in this file is a contract other packages code against;
-// the implementation may add to it but must keep these signatures.
+// Start with New and Server.Start; the FHIR base is BaseURL() (path /fhir).
+// Files by concept: server.go (lifecycle, routing), auth.go (authorize,
+// consent, token, revocation), discovery.go (smart-configuration,
+// CapabilityStatement), fhir.go (read, search, paging), data.go (the indexed
+// resource set), generate.go (synthetic patients), load.go (Bundles from
+// files), faults.go (quirk switches), stats.go (counters).
+//
+// The exported API is a contract other packages code against; the
+// implementation may add to it but must keep these signatures.
 package sandbox
 
 import (
-	"context"
-	"errors"
-	"net/http"
 	"time"
 )
 
 // Options configure a sandbox. Zero values take defaults.
 type Options struct {
 	Patients    int           // default 1
-	Resources   int           // total resources to generate across patients (default 300)
+	Resources   int           // total resources to generate across patients, shared ones included (default 300)
 	Seed        int64         // default 1
 	DataDir     string        // load FHIR Bundles (*.json) from here in addition to generated data
 	AutoApprove bool          // authorize redirects at once (first patient, every scope asked)
@@ -30,10 +34,20 @@ type Options struct {
 	NoRotation bool
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+
+	// Clients are confidential clients (client id -> secret): their token
+	// requests must carry that secret (client_secret in the body, or Basic).
+	// Any other client id is treated as a public client.
+	Clients map[string]string
+	// GrantTTL, when > 0, ends every grant that long after consent (refresh
+	// then fails with invalid_grant) and token responses carry
+	// access_grant_expiration (Unix seconds), as CMS Blue Button does.
+	GrantTTL time.Duration
 }
 
 // Faults are quirk switches, settable at run time (SetFaults or
-// POST /_control/faults with this struct as JSON).
+// POST /_control/faults with this struct as JSON). slow_page accepts a
+// number of nanoseconds or a Go duration string ("250ms").
 type Faults struct {
 	CategoryRequired bool          `json:"category_required"` // Observation/CarePlan search without category -> 400 OperationOutcome
 	IntentRequired   bool          `json:"intent_required"`   // MedicationRequest search without intent -> 400
@@ -47,6 +61,10 @@ type Faults struct {
 	ForeignNextBase  string        `json:"foreign_next_base"` // next links point at this other base instead of ours
 	DenyTypes        []string      `json:"deny_types"`        // searches of these types -> 403 (scope not granted)
 	NoLastUpdated    bool          `json:"no_last_updated"`   // ignore _lastUpdated and leave it out of metadata
+	// RefreshErrorStatus is the HTTP status of invalid_grant answers to a
+	// refresh with an expired or revoked refresh token: 400 (default), or 401
+	// or 403 as some real servers answer.
+	RefreshErrorStatus int `json:"refresh_error_status"`
 }
 
 // Stats count what the sandbox served.
@@ -63,51 +81,3 @@ type Stats struct {
 type PatientInfo struct {
 	ID, Name, BirthDate string
 }
-
-// Server is a sandbox portal.
-type Server struct{}
-
-var errUnimplemented = errors.New("sandbox: not implemented yet")
-
-// New generates the data and returns a server that is not listening yet.
-func New(opts Options) (*Server, error) { return nil, errUnimplemented }
-
-// Start listens on addr (e.g. "127.0.0.1:0") and serves until Close.
-// It returns the FHIR base URL, e.g. http://127.0.0.1:41234/fhir.
-func (s *Server) Start(addr string) (string, error) { return "", errUnimplemented }
-
-// Handler is the whole portal as an http.Handler (for httptest).
-func (s *Server) Handler() http.Handler { return nil }
-
-// BaseURL is the FHIR base URL once started.
-func (s *Server) BaseURL() string { return "" }
-
-// Close stops the listener.
-func (s *Server) Close(ctx context.Context) error { return nil }
-
-// SetFaults replaces the quirk switches.
-func (s *Server) SetFaults(f Faults) {}
-
-// RevokeAll revokes every grant (a patient withdrawing access).
-func (s *Server) RevokeAll() {}
-
-// Stats returns a copy of the counters; ResetStats zeroes them.
-func (s *Server) Stats() Stats { return Stats{} }
-func (s *Server) ResetStats()  {}
-
-// Patients lists the patients.
-func (s *Server) Patients() []PatientInfo { return nil }
-
-// Counts returns, for a patient, the number of resources per type that a
-// complete sync must store: the patient's compartment plus the shared
-// resources (Practitioner, Organization, Location, Medication) it references.
-func (s *Server) Counts(patientID string) map[string]int { return nil }
-
-// UpdateResource changes a resource (bumping meta.versionId and
-// meta.lastUpdated); AddResource adds one (raw FHIR JSON with resourceType
-// and id); DeleteResource removes one from search results and reads.
-func (s *Server) UpdateResource(typ, id string, mutate func(map[string]any)) error {
-	return errUnimplemented
-}
-func (s *Server) AddResource(raw []byte) error        { return errUnimplemented }
-func (s *Server) DeleteResource(typ, id string) error { return errUnimplemented }
