@@ -107,5 +107,3 @@ func secretFor(cfg *smart.Configuration, endpoint, secret string) string {
 	}
 	return secret
 }
-
-

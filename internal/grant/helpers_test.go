@@ -42,7 +42,7 @@ func startSandbox(t testing.TB, o sandbox.Options) *sandbox.Server {
 // clock is a settable Manager.Now: real time plus an offset.
 type clock struct{ offset atomic.Int64 }
 
-func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *clock) Now() time.Time           { return time.Now().Add(time.Duration(c.offset.Load())) }
 func (c *clock) Set(offset time.Duration) { c.offset.Store(int64(offset)) }
 
 // env is one home with its store, secrets and manager.
