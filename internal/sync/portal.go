@@ -403,10 +403,10 @@ func (ps *portalSync) finish(ctx context.Context, s Search, out searchOutcome) {
 	case grant.IsLapsed(err):
 		ps.noteLapse(err)
 		interrupted = true
-	case errors.As(err, &sterr):
-		reason = "could not store: " + sterr.err.Error()
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		interrupted = true
+	case errors.As(err, &sterr):
+		reason = "could not store: " + sterr.err.Error()
 	case errors.As(err, &se) && se.Status == http.StatusBadRequest && CanSplit(s) != "":
 		mode := CanSplit(s)
 		split = SplitSearch(s, mode)
