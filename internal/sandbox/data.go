@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -131,11 +132,10 @@ func indexMap(m map[string]any, now time.Time) (*resource, error) {
 	meta["versionId"] = strconv.Itoa(r.version)
 	meta["lastUpdated"] = r.updated.Format(time.RFC3339Nano)
 	extract(r, m)
-	raw, err := json.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("sandbox: encode %s/%s: %w", typ, id, err)
+	r.raw = appendJSON(make([]byte, 0, 1024), m)
+	if len(r.raw) < cap(r.raw)/2 {
+		r.raw = append([]byte(nil), r.raw...)
 	}
-	r.raw = raw
 	return r, nil
 }
 
@@ -157,11 +157,9 @@ func extract(r *resource, m map[string]any) {
 		}
 	}
 	if !sharedTypes[r.typ] {
-		seen := map[string]bool{}
 		walkRefs(m, func(ref string) {
 			t, _, ok := strings.Cut(ref, "/")
-			if ok && sharedTypes[t] && !seen[ref] {
-				seen[ref] = true
+			if ok && sharedTypes[t] && !slices.Contains(r.refs, ref) {
 				r.refs = append(r.refs, ref)
 			}
 		})
