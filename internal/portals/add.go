@@ -145,6 +145,7 @@ type RemoveResult struct {
 	Portal      store.Portal
 	Records     int  // stored resources the portal had
 	Purged      bool // records were deleted
+	Kept        bool // the entry stays because its records were kept (no purge)
 	BuiltinLeft bool // a built-in's store copy was removed; the built-in entry remains
 }
 
@@ -183,5 +184,8 @@ func (d *Directory) Remove(ctx context.Context, name string, purge bool) (Remove
 	if err := d.Store.DeletePortal(ctx, name, purge); err != nil {
 		return RemoveResult{}, fmt.Errorf("remove portal %q: %w", name, err)
 	}
+	// The store keeps an entry whose records are kept: records always
+	// belong to a portal.
+	res.Kept = d.hasStoreCopy(ctx, name)
 	return res, nil
 }
