@@ -80,7 +80,7 @@ func (e *ListenError) Hint() string {
 // Receiver is a one-shot redirect receiver on 127.0.0.1.
 type Receiver struct {
 	state string
-	ln    net.Listener
+	ln    *notifyListener
 	srv   *http.Server
 	port  int
 
@@ -118,7 +118,7 @@ func Listen(ctx context.Context, port int, state string) (*Receiver, error) {
 	}
 	r := &Receiver{
 		state:     state,
-		ln:        ln,
+		ln:        &notifyListener{Listener: ln, closed: make(chan struct{})},
 		port:      ln.Addr().(*net.TCPAddr).Port,
 		result:    make(chan result, 1),
 		serveDone: make(chan struct{}),
@@ -134,7 +134,7 @@ func Listen(ctx context.Context, port int, state string) (*Receiver, error) {
 	}
 	go func() {
 		defer close(r.serveDone)
-		err := r.srv.Serve(ln)
+		err := r.srv.Serve(r.ln)
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			r.deliver(result{err: fmt.Errorf("loopback: server stopped: %w", err)})
 		}
@@ -179,8 +179,9 @@ func (r *Receiver) Wait(ctx context.Context) (code string, err error) {
 	}
 }
 
-// Close stops the receiver; the browser gets a short grace period to finish
-// reading the result page. It is safe to call more than once.
+// Close stops the receiver: it stops accepting connections at once, and
+// requests in flight (the browser reading the result page) get a short
+// grace period in the background. It is safe to call more than once.
 func (r *Receiver) Close() error {
 	r.closeOnce.Do(func() {
 		r.mu.Lock()
@@ -188,14 +189,31 @@ func (r *Receiver) Close() error {
 			r.stopAfter()
 		}
 		r.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-		defer cancel()
-		if err := r.srv.Shutdown(ctx); err != nil {
-			r.srv.Close()
-		}
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+			defer cancel()
+			if err := r.srv.Shutdown(ctx); err != nil {
+				r.srv.Close()
+			}
+		}()
+		<-r.ln.closed
 		<-r.serveDone
 	})
 	return nil
+}
+
+// notifyListener reports when it has been closed (Shutdown closes the
+// listeners before it waits for open connections).
+type notifyListener struct {
+	net.Listener
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (l *notifyListener) Close() error {
+	err := l.Listener.Close()
+	l.once.Do(func() { close(l.closed) })
+	return err
 }
 
 func (r *Receiver) deliver(res result) bool {
