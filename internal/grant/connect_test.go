@@ -138,11 +138,15 @@ func TestConnectWrongStateIsIgnored(t *testing.T) {
 	sb := startSandbox(t, sandbox.Options{AutoApprove: true})
 	e := newEnv(t, "", nil)
 	b := &granttest.Browser{BadStateFirst: true}
-	var visit *granttest.Visit
+	visits := make(chan *granttest.Visit, 1)
 	_, err := e.m.Connect(context.Background(), sandboxPortal(sb), grant.ConnectOptions{
 		OpenBrowser: func(ctx context.Context, u string) error {
-			v, err := b.SignIn(ctx, u)
-			visit = v
+			// The browser's context ends with Connect; the page is read anyway.
+			v, err := b.SignIn(context.WithoutCancel(ctx), u)
+			if err != nil {
+				t.Error(err)
+			}
+			visits <- v
 			return err
 		},
 		Timeout: 20 * time.Second,
@@ -150,6 +154,7 @@ func TestConnectWrongStateIsIgnored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	visit := <-visits
 	if visit.BadStateStatus != 400 || visit.CallbackStatus != 200 {
 		t.Errorf("wrong state answered %d, right one %d; want 400 then 200", visit.BadStateStatus, visit.CallbackStatus)
 	}

@@ -227,3 +227,38 @@ func (f *faultTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	return f.base.RoundTrip(r)
 }
+
+// setExpiry rewrites the stored token set's access expiry, as if the access
+// token had been issued earlier.
+func (e *env) setExpiry(t testing.TB, portal string, at time.Time) {
+	t.Helper()
+	ts := e.tokens(t, portal)
+	ts.Expiry = at
+	b, err := json.Marshal(ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := e.home.InstallationID()
+	if err := e.secrets.Set(context.Background(), grant.TokenAccount(id, portal), b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lockedBuf collects a subprocess's output.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b, p...)
+	return len(p), nil
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.b)
+}
