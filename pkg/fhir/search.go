@@ -230,11 +230,11 @@ func decodeEntries(dec *json.Decoder, p *Page) error {
 		if len(e.Resource) == 0 || bytes.Equal(e.Resource, []byte("null")) {
 			return malformed("entry %d has no resource", i)
 		}
-		var h resourceHeader
-		if err := json.Unmarshal(e.Resource, &h); err != nil {
+		h, err := parseHeader(e.Resource)
+		if err != nil {
 			var te *json.UnmarshalTypeError
 			if errors.As(err, &te) {
-				return malformed("entry %d: the resource is not a FHIR resource object", i)
+				return malformed("entry %d: the resource is not an object with string resourceType and id", i)
 			}
 			return err
 		}
