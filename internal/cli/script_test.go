@@ -38,7 +38,8 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"onerecord": func() { os.Exit(cli.Main()) },
+		"onerecord":   func() { os.Exit(cli.Main()) },
+		"fakebrowser": func() { os.Exit(fakebrowserMain()) }, // connect_helpers_test.go
 	})
 }
 
@@ -87,7 +88,10 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"sandbox": cmdSandbox,
+			"sandbox":       cmdSandbox,
+			"paste-connect": cmdPasteConnect, // connect_helpers_test.go
+			"fakeserver":    cmdFakeServer,
+			"no-secrets":    cmdNoSecrets,
 		},
 	}
 }
