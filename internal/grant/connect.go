@@ -91,6 +91,11 @@ func (m *Manager) Connect(ctx context.Context, p store.Portal, opts ConnectOptio
 		return nil, fmt.Errorf("%s has no client id", p.Name)
 	}
 
+	cfg, err := smart.Discover(ctx, m.httpClient(), p.FHIRBase)
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", p.Name, err)
+	}
+	capability := m.fetchCapability(ctx, p.FHIRBase)
 	// A keychain that cannot keep the tokens is better found before the
 	// person signs in than after.
 	if pr, ok := m.Secrets.(interface{ Probe(context.Context) error }); ok {
@@ -98,11 +103,6 @@ func (m *Manager) Connect(ctx context.Context, p store.Portal, opts ConnectOptio
 			return nil, fmt.Errorf("connect %s: %w", p.Name, err)
 		}
 	}
-	cfg, err := smart.Discover(ctx, m.httpClient(), p.FHIRBase)
-	if err != nil {
-		return nil, fmt.Errorf("connect %s: %w", p.Name, err)
-	}
-	capability := m.fetchCapability(ctx, p.FHIRBase)
 
 	scopes := strings.Fields(p.Scope)
 	if len(scopes) == 0 {

@@ -24,6 +24,7 @@ type Browser struct {
 	Deny          bool     // press Deny instead of Allow
 	Untick        []string // scopes to untick on the consent page
 	Patient       string   // patient id to choose when the page offers several (default the first)
+	LastPatient   bool     // choose the last patient the page offers
 	BadStateFirst bool     // first send the redirect with a wrong state (the receiver must answer 400)
 	NoFollow      bool     // stop at the final redirect instead of delivering it
 	HTTP          *http.Client
@@ -113,7 +114,7 @@ func (b *Browser) answerConsent(ctx context.Context, page *url.URL, body string)
 		return nil, errors.New("granttest: the consent page has no decision buttons")
 	}
 	form := url.Values{}
-	firstPatient := ""
+	firstPatient, lastPatient := "", ""
 	for _, tag := range inputRe.FindAllString(m[2], -1) {
 		attrs := map[string]string{}
 		for _, a := range attrRe.FindAllStringSubmatch(tag[len("<input"):], -1) {
@@ -129,8 +130,11 @@ func (b *Browser) answerConsent(ctx context.Context, page *url.URL, body string)
 				form.Add(name, value)
 			}
 		case "radio":
-			if name == "patient" && firstPatient == "" {
-				firstPatient = value
+			if name == "patient" {
+				if firstPatient == "" {
+					firstPatient = value
+				}
+				lastPatient = value
 			}
 		}
 	}
@@ -138,6 +142,9 @@ func (b *Browser) answerConsent(ctx context.Context, page *url.URL, body string)
 		p := b.Patient
 		if p == "" {
 			p = firstPatient
+		}
+		if b.LastPatient {
+			p = lastPatient
 		}
 		form.Set("patient", p)
 	}
