@@ -132,11 +132,34 @@ func indexMap(m map[string]any, now time.Time) (*resource, error) {
 	meta["versionId"] = strconv.Itoa(r.version)
 	meta["lastUpdated"] = r.updated.Format(time.RFC3339Nano)
 	extract(r, m)
-	r.raw = appendJSON(make([]byte, 0, 1024), m)
-	if len(r.raw) < cap(r.raw)/2 {
-		r.raw = append([]byte(nil), r.raw...)
-	}
+	buf := encodeBufs.Get().(*[]byte)
+	*buf = appendJSON((*buf)[:0], m)
+	r.raw = append(make([]byte, 0, len(*buf)), *buf...)
+	encodeBufs.Put(buf)
 	return r, nil
+}
+
+var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// interned holds one copy of the strings that repeat across resources
+// (codes, references to shared resources, statuses), which keeps half a
+// million resources in reasonable memory.
+var interned sync.Map
+
+func intern(s string) string {
+	if v, ok := interned.Load(s); ok {
+		return v.(string)
+	}
+	s = strings.Clone(s)
+	v, _ := interned.LoadOrStore(s, s)
+	return v.(string)
+}
+
+func internAll(xs []string) []string {
+	for i, x := range xs {
+		xs[i] = intern(x)
+	}
+	return slices.Clip(xs)
 }
 
 // extract fills the compartment owner, shared references and search fields.
@@ -160,11 +183,16 @@ func extract(r *resource, m map[string]any) {
 		walkRefs(m, func(ref string) {
 			t, _, ok := strings.Cut(ref, "/")
 			if ok && sharedTypes[t] && !slices.Contains(r.refs, ref) {
-				r.refs = append(r.refs, ref)
+				r.refs = append(r.refs, intern(ref))
 			}
 		})
 		sort.Strings(r.refs)
 	}
+	defer func() {
+		r.category, r.code = internAll(r.category), internAll(r.code)
+		r.status, r.intent = intern(r.status), intern(r.intent)
+		r.refs = slices.Clip(r.refs)
+	}()
 	r.category = tokens(m["category"])
 	switch r.typ {
 	case "Immunization":
