@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"sort"
 	"strings"
 	gosync "sync"
@@ -16,11 +14,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/cli/browser"
 	"github.com/spf13/cobra"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
+	"github.com/onerecord/onerecord/internal/browser"
 	"github.com/onerecord/onerecord/internal/grant"
 	"github.com/onerecord/onerecord/internal/store"
 	"github.com/onerecord/onerecord/internal/sync"
@@ -211,7 +209,7 @@ func promptReconnect(ctx context.Context, f *Factory, m *grant.Manager, p store.
 		return false, nil
 	}
 	if open == nil {
-		open = openBrowser
+		open = func(ctx context.Context, url string) error { return browser.Open(ctx, url, f.IO.ErrOut) }
 	}
 	res, err := m.Connect(ctx, p, grant.ConnectOptions{
 		Messages:    f.IO.ErrOut,
@@ -232,16 +230,6 @@ func promptReconnect(ctx context.Context, f *Factory, m *grant.Manager, p store.
 	}
 	fmt.Fprintf(f.IO.ErrOut, "%s: connected again; continuing the sync\n", p.Name)
 	return true, nil
-}
-
-// openBrowser opens url with $BROWSER when set, else the system browser.
-func openBrowser(ctx context.Context, url string) error {
-	if b := os.Getenv("BROWSER"); b != "" {
-		cmd := exec.CommandContext(ctx, b, url)
-		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-		return cmd.Start()
-	}
-	return browser.OpenURL(url)
 }
 
 // renderSyncReport prints the completeness report table on w.
