@@ -3,6 +3,7 @@ package fhir
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -116,7 +117,7 @@ func (c *Client) withRetries(ctx context.Context, op func(ctx context.Context) (
 			wait = r.retryAfter
 		}
 		if err := c.opts.Sleep(ctx, wait); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("fhir: waiting to retry after %w: %w", r.err, err)
 		}
 	}
 }
