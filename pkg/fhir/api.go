@@ -50,7 +50,7 @@ type Client struct {
 // Entry is one resource of a search result, decoded just enough to store it.
 type Entry struct {
 	Type, ID, VersionID, LastUpdated string
-	Mode                             string // search.mode: "match", "include", "outcome" or ""
+	Mode                             string // search.mode: "match", "include" or "" ("outcome" entries go to Page.Outcomes)
 	Raw                              json.RawMessage
 }
 
