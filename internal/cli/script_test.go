@@ -88,6 +88,7 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"exits":         cmdExits, // sync_script_test.go
 			"sandbox":       cmdSandbox,
 			"paste-connect": cmdPasteConnect, // connect_helpers_test.go
 			"fakeserver":    cmdFakeServer,

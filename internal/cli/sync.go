@@ -339,6 +339,8 @@ func (u *syncUI) event(ev sync.Event) {
 		if !u.tty && ev.Result != nil {
 			r := ev.Result
 			switch r.Status {
+			case sync.TypeSkipped, sync.TypeInterrupted:
+				// The portal's line says why (access ended, interrupted).
 			case sync.TypeOK:
 				fmt.Fprintf(u.ios.ErrOut, "%s: %s: %d fetched (%d new, %d changed, %d unchanged, %d deleted)\n",
 					ev.Portal, r.Type, r.Fetched, r.New, r.Changed, r.Unchanged, r.Deleted)

@@ -436,6 +436,9 @@ func (ps *portalSync) finish(ctx context.Context, s Search, out searchOutcome) {
 	case interrupted:
 		if ts.rep.Status == "" {
 			ts.rep.Status = TypeInterrupted
+			if ps.lapse != nil {
+				ts.rep.Status = TypeSkipped
+			}
 		}
 		ts.allFull = false
 	case reason != "":
