@@ -5,6 +5,27 @@
 // run against, and it can misbehave like real portals do (quirk switches).
 //
 // Start with New and Server.Start; the FHIR base is BaseURL() (path /fhir).
+//
+// Endpoints (origin = base without /fhir):
+//
+//	GET  /fhir/.well-known/smart-configuration, GET /fhir/metadata   no token needed
+//	GET  /fhir/{type}/{id}, GET /fhir/{type}?...                     Bearer token needed
+//	GET  /auth/authorize   consent page (#approve, #deny), or an immediate redirect with AutoApprove
+//	POST /auth/consent     the consent form
+//	POST /auth/token       authorization_code and refresh_token grants
+//	POST /auth/revoke      RFC 7009 (a refresh token ends its whole grant)
+//	GET  /auth/manage      the grants, as a page
+//	POST /_control/revoke  revoke every grant; POST /_control/faults  Faults as JSON
+//
+// Behaviour worth knowing: an id_token is issued only when openid was
+// granted, a refresh token only when offline_access was granted (and
+// RefreshTTL >= 0); the token response always names the patient. A search
+// of a compartment type for another patient answers 403; a read of another
+// patient's resource 404; a deleted resource 410. Without a patient
+// parameter, searches cover the granted patient. Next links carry an opaque
+// _page token holding the position in a stable per-(type, patient) order, so
+// changes while paging never repeat or skip a resource.
+//
 // Files by concept: server.go (lifecycle, routing), auth.go (authorize,
 // consent, token, revocation), discovery.go (smart-configuration,
 // CapabilityStatement), fhir.go (read, search, paging), data.go (the indexed
