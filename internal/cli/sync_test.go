@@ -168,7 +168,7 @@ func TestSyncLapseWithoutTerminalExits4(t *testing.T) {
 	if strings.Contains(errOut.String(), "Reconnect now?") {
 		t.Error("--no-prompt asked anyway")
 	}
-	if !regexp.MustCompile("(?m)^sandbox: access ended on \\d{4}-\\d\\d-\\d\\d \\(.+\\)\\. Your downloaded records are kept\\.$").MatchString(errOut.String()) ||
+	if !regexp.MustCompile(`(?m)^sandbox: access ended on \d{4}-\d\d-\d\d \(.+\)\. Your downloaded records are kept\.$`).MatchString(errOut.String()) ||
 		!strings.Contains(errOut.String(), "hint: run `onerecord connect sandbox` to sign in again") {
 		t.Errorf("stderr:\n%s", errOut)
 	}

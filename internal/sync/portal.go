@@ -50,7 +50,6 @@ type typeState struct {
 	seen       map[string]bool
 	allFull    bool // every finished search was a complete full pull
 	notGranted int
-	finished   int
 	done       bool
 }
 
