@@ -163,8 +163,9 @@ func newCmdPortalsAdd(f *Factory) *cobra.Command {
 Add a portal: NAME is yours to choose (lower-case letters, digits and '-', up
 to 40 characters), the FHIR base URL and client id come from the app you
 registered with the portal's EHR vendor (see docs/portals.md). Register the
-redirect URI http://127.0.0.1 (any port); if the vendor insists on a fixed
-port, register http://127.0.0.1:PORT/ and pass --redirect-port PORT.
+redirect URI http://127.0.0.1/callback (onerecord picks a free port each
+time); if the vendor insists on an exact port, register
+http://127.0.0.1:PORT/callback and pass --redirect-port PORT.
 
 For an existing entry (a built-in, an imported or an added portal) give only
 what changes, e.g. ` + "`onerecord portals add epic-sandbox --client-id ID`" + `.
@@ -268,7 +269,7 @@ func runPortalsAdd(ctx context.Context, opts *PortalsAddOptions) error {
 		fmt.Fprintf(f.IO.ErrOut, "client secret stored in the OS keychain\n")
 	}
 	if p.RedirectPort != 0 {
-		fmt.Fprintf(f.IO.ErrOut, "redirect URI: http://127.0.0.1:%d/ (it must be registered with the portal exactly like this)\n", p.RedirectPort)
+		fmt.Fprintf(f.IO.ErrOut, "redirect URI: http://127.0.0.1:%d/callback (register it with the portal exactly like this)\n", p.RedirectPort)
 	}
 	if err := portals.RequireClientID(p); err != nil {
 		fmt.Fprintf(f.IO.ErrOut, "note: %v\nhint: %s\n", err, hintFor(err))

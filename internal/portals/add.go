@@ -82,7 +82,7 @@ func (d *Directory) Add(ctx context.Context, o AddOptions) (store.Portal, bool, 
 	}
 	if o.RedirectPort != nil {
 		if *o.RedirectPort < 0 || *o.RedirectPort > 65535 {
-			return store.Portal{}, false, errorf("use the port registered in the redirect URI, e.g. 8765 for http://127.0.0.1:8765/",
+			return store.Portal{}, false, errorf("use the port registered in the redirect URI, e.g. 8765 for http://127.0.0.1:8765/callback",
 				"invalid redirect port %d", *o.RedirectPort)
 		}
 		p.RedirectPort = *o.RedirectPort

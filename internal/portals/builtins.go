@@ -33,11 +33,11 @@ type vendor struct {
 
 var (
 	vendorEpic = vendor{"Epic", "https://fhir.epic.com",
-		"create a patient-facing app, choose the R4 APIs it reads, and add http://127.0.0.1 as a redirect URI; sandbox client ids work after a short delay"}
+		"create a patient-facing app for the R4 APIs it reads with a redirect URI such as http://127.0.0.1:8765/callback, then also pass --redirect-port 8765; new client ids can take a while to start working"}
 	vendorOracle = vendor{"Oracle Health (Cerner)", "https://code-console.cerner.com",
-		"register a patient-access SMART app (public client) with a loopback redirect URI"}
+		"register a patient SMART app (public client) with a redirect URI such as http://127.0.0.1:8765/callback, then also pass --redirect-port 8765"}
 	vendorVA = vendor{"the VA Lighthouse program", "https://developer.va.gov",
-		"request sandbox access to the Patient Health API (FHIR) with PKCE and a loopback redirect URI"}
+		"request sandbox access to the Patient Health API (FHIR) as a PKCE app with a redirect URI such as http://127.0.0.1:8765/callback, then also pass --redirect-port 8765"}
 	vendorCMS = vendor{"CMS Blue Button 2.0", "https://sandbox.bluebutton.cms.gov",
 		"register an application; Blue Button needs a confidential client, so also pass --client-secret-stdin"}
 )
