@@ -145,6 +145,9 @@ type ClientIDError struct {
 	Vendor   string // "" when unknown
 	Register string // developer site, "" when unknown
 	Notes    string
+	// Unsaved is set for an entry not yet in the directory (a FHIR base URL
+	// given to connect): the hint then includes --fhir-base.
+	Unsaved bool
 }
 
 func (e *ClientIDError) Error() string {
@@ -162,7 +165,11 @@ func (e *ClientIDError) Hint() string {
 			who += " at " + e.Register
 		}
 	}
-	h := fmt.Sprintf("register an app with %s, then run `onerecord portals add %s --client-id ID`", who, e.Portal)
+	add := fmt.Sprintf("onerecord portals add %s --client-id ID", e.Portal)
+	if e.Unsaved {
+		add = fmt.Sprintf("onerecord portals add %s --fhir-base %s --client-id ID", e.Portal, e.FHIRBase)
+	}
+	h := fmt.Sprintf("register an app with %s, then run `%s`", who, add)
 	if e.Notes != "" {
 		h += " (" + e.Notes + ")"
 	}
@@ -175,7 +182,9 @@ func RequireClientID(p store.Portal) error {
 	if strings.TrimSpace(p.ClientID) != "" {
 		return nil
 	}
-	e := &ClientIDError{Portal: p.Name, FHIRBase: p.FHIRBase}
+	// Entries the person added always have a client id, so a "user" entry
+	// without one is an unsaved one made from a URL.
+	e := &ClientIDError{Portal: p.Name, FHIRBase: p.FHIRBase, Unsaved: p.Source == SourceUser}
 	if v := vendorFor(p); v != nil {
 		e.Vendor, e.Register, e.Notes = v.Name, v.RegisterURL, v.Notes
 	}

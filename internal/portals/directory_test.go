@@ -86,6 +86,10 @@ func TestResolveAdHocURL(t *testing.T) {
 	if p.Name != want.Name || p.FHIRBase != want.FHIRBase || p.Source != want.Source || p.DisplayName != want.DisplayName || p.Conn.State != want.Conn.State {
 		t.Fatalf("ad-hoc = %+v\nwant %+v", p, want)
 	}
+	// Connect needs a client id for it; the hint says how to add it.
+	if err := RequireClientID(p); !strings.Contains(hintOf(err), "onerecord portals add fhir-example-org --fhir-base https://fhir.example.org/r4 --client-id ID") {
+		t.Errorf("RequireClientID(ad-hoc) hint = %q", hintOf(err))
+	}
 	// Not saved.
 	if _, err := d.Store.GetPortal(ctx, p.Name); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("ad-hoc entry was saved: %v", err)
