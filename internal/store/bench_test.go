@@ -1,3 +1,244 @@
 package store
 
-func cleanupBench() {}
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// benchRaw is a resource of a typical size (about 1.5 KB of JSON).
+func benchRaw(typ, id string, version int) []byte {
+	return fmt.Appendf(nil, `{"resourceType":%q,"id":%q,"meta":{"versionId":"%d","lastUpdated":"2024-01-01T00:00:00Z"},"status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2345-7","display":"Glucose"}]},"valueQuantity":{"value":%d,"unit":"mg/dL"},"note":%q}`,
+		typ, id, version, version, strings.Repeat("n", 1200))
+}
+
+const benchBatch = 500
+
+func benchUpsert(b *testing.B, prepare func(s *Store) int, version int) {
+	ctx := context.Background()
+	s := openAt(b, filepath.Join(b.TempDir(), "onerecord.db"), Options{})
+	addPortal(b, s, "p")
+	offset := 0
+	if prepare != nil {
+		offset = prepare(s)
+	}
+	batch := make([]Resource, 0, benchBatch)
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		id := fmt.Sprint(i % max(offset, b.N+1))
+		batch = append(batch, Resource{Type: "Observation", ID: id, VersionID: "1", Raw: benchRaw("Observation", id, version)})
+		if len(batch) == benchBatch || i == b.N-1 {
+			if _, err := s.UpsertResources(ctx, "p", batch, t0); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "resources/s")
+}
+
+// BenchmarkUpsert measures ingest of new resources in batches of 500.
+func BenchmarkUpsert(b *testing.B) { benchUpsert(b, nil, 1) }
+
+// BenchmarkUpsertUnchanged re-sends resources already stored (a re-pull of a
+// server without _lastUpdated): no writes, only lookups.
+func BenchmarkUpsertUnchanged(b *testing.B) {
+	benchUpsert(b, func(s *Store) int { return fillObservations(b, s, 20000, 1) }, 1)
+}
+
+// BenchmarkUpsertChanged re-sends stored resources with new content: every
+// one goes to history.
+func BenchmarkUpsertChanged(b *testing.B) {
+	benchUpsert(b, func(s *Store) int { return fillObservations(b, s, 20000, 1) }, 2)
+}
+
+func fillObservations(b *testing.B, s *Store, n, version int) int {
+	var batch []Resource
+	for i := range n {
+		id := fmt.Sprint(i)
+		batch = append(batch, Resource{Type: "Observation", ID: id, Raw: benchRaw("Observation", id, version)})
+	}
+	for i := 0; i < n; i += benchBatch {
+		if _, err := s.UpsertResources(context.Background(), "p", batch[i:min(i+benchBatch, n)], t0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return n
+}
+
+// A store with 20 portals x 50,000 resources, built once per test binary run
+// through bulkLoad and removed by TestMain.
+var (
+	bigOnce sync.Once
+	bigDir  string
+	bigPath string
+	bigErr  error
+)
+
+const (
+	bigPortals   = 20
+	bigPerPortal = 50000
+)
+
+func cleanupBench() {
+	if bigDir != "" {
+		os.RemoveAll(bigDir)
+	}
+}
+
+func bigStore(b *testing.B) string {
+	bigOnce.Do(func() {
+		bigDir, bigErr = os.MkdirTemp("", "onerecord-store-bench-")
+		if bigErr != nil {
+			return
+		}
+		bigPath = filepath.Join(bigDir, "onerecord.db")
+		start := time.Now()
+		bigErr = buildBig(bigPath)
+		b.Logf("built %d resources in %v", bigPortals*bigPerPortal, time.Since(start))
+	})
+	if bigErr != nil {
+		b.Fatal(bigErr)
+	}
+	return bigPath
+}
+
+func buildBig(path string) error {
+	ctx := context.Background()
+	s, err := Open(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	types := []string{"Observation", "Condition", "Encounter", "MedicationRequest", "Procedure", "Immunization", "DiagnosticReport", "DocumentReference"}
+	for p := range bigPortals {
+		name := fmt.Sprintf("portal-%02d", p)
+		if err := s.PutPortal(ctx, Portal{Name: name, FHIRBase: "http://127.0.0.1:1/fhir"}); err != nil {
+			return err
+		}
+		rs := make([]Resource, 0, bigPerPortal)
+		for i := range bigPerPortal {
+			typ := types[i%len(types)]
+			id := fmt.Sprint(i)
+			rs = append(rs, Resource{Type: typ, ID: id, Raw: fmt.Appendf(nil, `{"resourceType":%q,"id":%q}`, typ, id)})
+		}
+		if err := s.bulkLoad(ctx, name, rs, t0); err != nil {
+			return err
+		}
+		id, err := s.BeginRun(ctx, name, t0)
+		if err != nil {
+			return err
+		}
+		if err := s.FinishRun(ctx, id, RunOK, t0, []TypeResult{{Type: "Observation", Status: "ok"}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bulkLoad inserts resources known to be new in one transaction, then
+// recomputes the portal's counters. Benchmarks only.
+func (s *Store) bulkLoad(ctx context.Context, portal string, rs []Resource, fetchedAt time.Time) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO resources (portal, type, id, version_id, last_updated, hash, fetched_at, raw)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer ins.Close()
+	at := fmtTime(fetchedAt)
+	for _, r := range rs {
+		if _, err := ins.ExecContext(ctx, portal, r.Type, r.ID, r.VersionID, r.LastUpdated, "bulk", at, string(r.Raw)); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO resource_counts (portal, type, live, deleted)
+		SELECT portal, type, sum(deleted = 0), sum(deleted != 0) FROM resources WHERE portal = ? GROUP BY type`, portal); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// BenchmarkStatusQueries is what `onerecord status` asks the store for,
+// against 20 portals and 1,000,000 resources: open, list portals, totals,
+// per-portal counts and last run. The target is well under 50 ms per op.
+func BenchmarkStatusQueries(b *testing.B) {
+	path := bigStore(b)
+	ctx := context.Background()
+	b.ResetTimer()
+	for range b.N {
+		s, err := Open(ctx, path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ps, err := s.ListPortals(ctx)
+		if err != nil || len(ps) != bigPortals {
+			b.Fatalf("portals: %d, %v", len(ps), err)
+		}
+		tot, err := s.ResourceTotals(ctx)
+		if err != nil || tot["portal-00"] != bigPerPortal {
+			b.Fatalf("totals: %v, %v", tot, err)
+		}
+		for _, p := range ps {
+			if _, err := s.CountResources(ctx, p.Name); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.LastRun(ctx, p.Name); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkResourceTotals is the totals query alone on the 1,000,000-row store.
+func BenchmarkResourceTotals(b *testing.B) {
+	path := bigStore(b)
+	ctx := context.Background()
+	s := openAt(b, path, Options{})
+	b.ResetTimer()
+	for range b.N {
+		tot, err := s.ResourceTotals(ctx)
+		if err != nil || len(tot) != bigPortals {
+			b.Fatalf("totals: %v, %v", tot, err)
+		}
+	}
+}
+
+// BenchmarkMarkDeletedExcept100k marks 10% of 100,000 resources deleted.
+func BenchmarkMarkDeletedExcept100k(b *testing.B) {
+	ctx := context.Background()
+	for range b.N {
+		b.StopTimer()
+		s := openAt(b, filepath.Join(b.TempDir(), "onerecord.db"), Options{})
+		addPortal(b, s, "p")
+		rs := make([]Resource, 0, 100000)
+		seen := make(map[string]bool, 100000)
+		for i := range 100000 {
+			id := fmt.Sprint(i)
+			rs = append(rs, Resource{Type: "Observation", ID: id, Raw: []byte(`{}`)})
+			seen[id] = i%10 != 0
+		}
+		if err := s.bulkLoad(ctx, "p", rs, t0); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		n, err := s.MarkDeletedExcept(ctx, "p", "Observation", seen)
+		if err != nil || n != 10000 {
+			b.Fatalf("marked %d, %v", n, err)
+		}
+	}
+}

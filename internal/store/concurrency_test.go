@@ -160,15 +160,15 @@ func runWriter(path string) int {
 			return 1
 		}
 	}
-	pad := strings.Repeat("x", 800)
+	pad := strings.Repeat("x", 400)
 	for round := 0; ; round++ {
 		// Ids overlap half of the previous round's (changed, to history),
 		// the other half is new; every tenth id is then marked deleted and
 		// comes back (undeleted) in the next round when it overlaps.
-		batch := make([]Resource, 0, 2000)
+		batch := make([]Resource, 0, 600)
 		seen := map[string]bool{}
-		for j := range 2000 {
-			id := fmt.Sprint(round*1000 + j)
+		for j := range 600 {
+			id := fmt.Sprint(round*300 + j)
 			seen[id] = j%10 != 0
 			batch = append(batch, Resource{Type: "Observation", ID: id, VersionID: fmt.Sprint(round),
 				Raw: fmt.Appendf(nil, `{"resourceType":"Observation","id":%q,"round":%d,"pad":%q}`, id, round, pad)})
@@ -210,7 +210,7 @@ func TestKilledMidBatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		lines := bufio.NewScanner(stdout)
-		for range 2 + kill {
+		for range 1 + kill {
 			if !lines.Scan() {
 				cmd.Process.Kill()
 				cmd.Wait()

@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -36,131 +34,6 @@ func portalExists(ctx context.Context, tx *sql.Tx, portal string) error {
 		return fmt.Errorf("store: portal %q: %w", portal, ErrNotFound)
 	}
 	return err
-}
-
-// UpsertResources stores a batch in one transaction. A resource whose content
-// hash differs from the stored one is "changed": the old version goes to
-// history first. A deleted resource seen again is undeleted (counted changed).
-// An unchanged resource is not written at all (its fetched_at stays the time
-// that content was first stored). The portal must exist (ErrNotFound).
-func (s *Store) UpsertResources(ctx context.Context, portal string, rs []Resource, fetchedAt time.Time) (UpsertCounts, error) {
-	var c UpsertCounts
-	if len(rs) == 0 {
-		return c, nil
-	}
-	for i := range rs {
-		if rs[i].Type == "" || rs[i].ID == "" {
-			return c, fmt.Errorf("store: upsert: resource %d has an empty type or id", i)
-		}
-		if len(rs[i].Raw) == 0 {
-			return c, fmt.Errorf("store: upsert: %s/%s has no content", rs[i].Type, rs[i].ID)
-		}
-	}
-	if fetchedAt.IsZero() {
-		fetchedAt = time.Now()
-	}
-	fetched := fmtTime(fetchedAt)
-
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return c, s.wrap("upsert", err)
-	}
-	defer tx.Rollback()
-	if err := portalExists(ctx, tx, portal); err != nil {
-		return c, s.wrap("upsert", err)
-	}
-
-	lookup, err := tx.PrepareContext(ctx, `SELECT rowid, hash, deleted FROM resources WHERE portal = ? AND type = ? AND id = ?`)
-	if err != nil {
-		return c, s.wrap("upsert", err)
-	}
-	defer lookup.Close()
-	insert, err := tx.PrepareContext(ctx, `INSERT INTO resources
-		(portal, type, id, version_id, last_updated, hash, fetched_at, deleted, deleted_at, raw)
-		VALUES (?, ?, ?, ?, ?, ?, ?, 0, NULL, ?)`)
-	if err != nil {
-		return c, s.wrap("upsert", err)
-	}
-	defer insert.Close()
-	toHistory, err := tx.PrepareContext(ctx, `INSERT INTO resource_history
-		(portal, type, id, version_id, last_updated, hash, fetched_at, deleted, deleted_at, replaced_at, raw)
-		SELECT portal, type, id, version_id, last_updated, hash, fetched_at, deleted, deleted_at, ?, raw
-		FROM resources WHERE rowid = ?`)
-	if err != nil {
-		return c, s.wrap("upsert", err)
-	}
-	defer toHistory.Close()
-	update, err := tx.PrepareContext(ctx, `UPDATE resources SET version_id = ?, last_updated = ?,
-		hash = ?, fetched_at = ?, deleted = 0, deleted_at = NULL, raw = ? WHERE rowid = ?`)
-	if err != nil {
-		return c, s.wrap("upsert", err)
-	}
-	defer update.Close()
-	undelete, err := tx.PrepareContext(ctx, `UPDATE resources SET deleted = 0, deleted_at = NULL, fetched_at = ? WHERE rowid = ?`)
-	if err != nil {
-		return c, s.wrap("upsert", err)
-	}
-	defer undelete.Close()
-
-	deltas := map[string]countDelta{}
-	var hbuf [2 * sha256.Size]byte
-	for i := range rs {
-		r := &rs[i]
-		sum := sha256.Sum256(r.Raw)
-		hex.Encode(hbuf[:], sum[:])
-		hash := string(hbuf[:])
-
-		var (
-			rowid      int64
-			storedHash string
-			deleted    int
-		)
-		err := lookup.QueryRowContext(ctx, portal, r.Type, r.ID).Scan(&rowid, &storedHash, &deleted)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			if _, err := insert.ExecContext(ctx, portal, r.Type, r.ID, r.VersionID, r.LastUpdated, hash, fetched, string(r.Raw)); err != nil {
-				return UpsertCounts{}, s.wrap("upsert", err)
-			}
-			c.New++
-			d := deltas[r.Type]
-			d.live++
-			deltas[r.Type] = d
-			continue
-		case err != nil:
-			return UpsertCounts{}, s.wrap("upsert", err)
-		}
-
-		if storedHash == hash {
-			if deleted == 0 {
-				c.Unchanged++
-				continue
-			}
-			if _, err := undelete.ExecContext(ctx, fetched, rowid); err != nil {
-				return UpsertCounts{}, s.wrap("upsert", err)
-			}
-		} else {
-			if _, err := toHistory.ExecContext(ctx, fetched, rowid); err != nil {
-				return UpsertCounts{}, s.wrap("upsert", err)
-			}
-			if _, err := update.ExecContext(ctx, r.VersionID, r.LastUpdated, hash, fetched, string(r.Raw), rowid); err != nil {
-				return UpsertCounts{}, s.wrap("upsert", err)
-			}
-		}
-		c.Changed++
-		if deleted != 0 {
-			d := deltas[r.Type]
-			d.live++
-			d.deleted--
-			deltas[r.Type] = d
-		}
-	}
-	if err := applyCounts(ctx, tx, portal, deltas); err != nil {
-		return UpsertCounts{}, s.wrap("upsert", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return UpsertCounts{}, s.wrap("upsert", err)
-	}
-	return c, nil
 }
 
 const resourceColumns = `type, id, version_id, last_updated, hash, fetched_at, deleted, deleted_at, raw`

@@ -193,7 +193,7 @@ func TestMarkDeletedExceptMany(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t)
 	addPortal(t, s, "p")
-	const total = 20000
+	const total = 6000
 	seen := map[string]bool{}
 	batch := make([]Resource, 0, 1000)
 	for i := range total {
@@ -297,6 +297,64 @@ func TestUpsertDuplicateInBatch(t *testing.T) {
 	if r.VersionID != "2" {
 		t.Errorf("last one in the batch should win, got %q", r.VersionID)
 	}
+	if h, _ := s.History(ctx, "p", "Patient", "a"); len(h) != 1 || h[0].VersionID != "1" {
+		t.Errorf("history = %+v, want version 1", h)
+	}
+	verify(t, s)
+}
+
+// Batches bigger than the lookup and insert chunks, several types mixed.
+func TestUpsertLargeMixedBatch(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	addPortal(t, s, "p")
+	types := []string{"Observation", "Condition", "Encounter"}
+	var first []Resource
+	for i := range 1300 {
+		first = append(first, res(types[i%3], fmt.Sprint(i/3), "1"))
+	}
+	c, err := s.UpsertResources(ctx, "p", first, t0)
+	if err != nil || c != (UpsertCounts{New: 1300}) {
+		t.Fatalf("first = %+v, %v", c, err)
+	}
+	if _, err := s.MarkDeletedExcept(ctx, "p", "Condition", map[string]bool{}); err != nil {
+		t.Fatal(err)
+	}
+	// Again: every even resource changed, plus 200 new ones.
+	var second []Resource
+	for i, r := range first {
+		if i%2 == 0 {
+			r = res(r.Type, r.ID, "2")
+		}
+		second = append(second, r)
+	}
+	for i := 1300; i < 1500; i++ {
+		second = append(second, res(types[i%3], fmt.Sprint(i/3), "1"))
+	}
+	c, err = s.UpsertResources(ctx, "p", second, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every Condition was deleted, so the unchanged (odd) ones count as
+	// changed (undeleted) too.
+	undeleted := 0
+	for i, r := range first {
+		if r.Type == "Condition" && i%2 == 1 {
+			undeleted++
+		}
+	}
+	want := UpsertCounts{New: 200, Changed: 650 + undeleted, Unchanged: 650 - undeleted}
+	if c != want {
+		t.Errorf("second = %+v, want %+v", c, want)
+	}
+	tot, _ := s.ResourceTotals(ctx)
+	if tot["p"] != 1500 {
+		t.Errorf("total = %d, want 1500", tot["p"])
+	}
+	var hist int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM resource_history`).Scan(&hist); err != nil || hist != 650 {
+		t.Errorf("history rows = %d, %v; want 650", hist, err)
+	}
 	verify(t, s)
 }
 
@@ -334,7 +392,7 @@ func TestConcurrentUpserts(t *testing.T) {
 	addPortal(t, s, "p")
 	addPortal(t, s, "q")
 	types := []string{"Observation", "Condition", "Encounter", "Procedure", "Immunization", "Goal"}
-	const perType = 600
+	const perType = 300
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*len(types))
 	for _, portal := range []string{"p", "q"} {
