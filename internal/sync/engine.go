@@ -227,7 +227,8 @@ func (r *run) portal(ctx context.Context, p store.Portal) PortalReport {
 	if err != nil {
 		lapsed = p
 	}
-	if lapsed.Conn.State != store.StateDisconnected {
+	if lapsed.Conn.State == store.StateConnected {
+		// The store did not record the lapse (it normally does): say it here.
 		lapsed.Conn.State = store.StateDisconnected
 		lapsed.Conn.Reason = rep.Reason
 		lapsed.Conn.DisconnectedAt = rep.LapsedAt
