@@ -10,6 +10,7 @@ import (
 
 	"github.com/onerecord/onerecord/internal/grant"
 	"github.com/onerecord/onerecord/internal/store"
+	"github.com/onerecord/onerecord/pkg/smart"
 )
 
 // DisconnectOptions are the inputs of `onerecord disconnect`.
@@ -62,9 +63,13 @@ func runDisconnect(ctx context.Context, opts *DisconnectOptions) error {
 	if err != nil {
 		return fmt.Errorf("disconnect %s: %w", name, err)
 	}
-	if revoked {
+	switch {
+	case revoked:
 		fmt.Fprintf(f.IO.ErrOut, "Revoked onerecord's access at %s and deleted its tokens from the keychain.\n", name)
-	} else {
+	case hasRevocationEndpoint(p):
+		fmt.Fprintf(f.IO.ErrOut, "Deleted %s's tokens from the keychain, but %s did not confirm the revocation, so the grant\n"+
+			"may stay valid at the portal until it expires; to end it now, remove onerecord in the portal's own settings.\n", name, name)
+	default:
 		fmt.Fprintf(f.IO.ErrOut, "Deleted %s's tokens from the keychain. %s has no revocation endpoint, so the grant itself\n"+
 			"stays valid at the portal until it expires; to end it now, remove onerecord in the portal's own settings.\n", name, name)
 	}
@@ -91,4 +96,14 @@ func runDisconnect(ctx context.Context, opts *DisconnectOptions) error {
 	}
 	fmt.Fprintf(f.IO.ErrOut, "Deleted %s and all its records from this machine.\n", name)
 	return nil
+}
+
+// hasRevocationEndpoint reports whether the portal's cached SMART
+// configuration names a revocation endpoint.
+func hasRevocationEndpoint(p store.Portal) bool {
+	if len(p.SMARTConfig) == 0 {
+		return false
+	}
+	cfg, err := smart.ParseConfiguration(p.SMARTConfig)
+	return err == nil && cfg.RevocationEndpoint != ""
 }

@@ -197,6 +197,38 @@ func TestDisconnectWithoutRevocationEndpoint(t *testing.T) {
 	}
 }
 
+func TestDisconnectRevocationNotConfirmed(t *testing.T) {
+	e := newDisconnectEnv(t)
+	e.connect(t, "clinic", 2)
+	// The portal has a revocation endpoint but it does not answer.
+	ctx := context.Background()
+	st, err := store.Open(ctx, e.home.DBPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := st.GetPortal(ctx, "clinic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(p.SMARTConfig, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["revocation_endpoint"] = strings.TrimSuffix(e.sb.BaseURL(), "/fhir") + "/no-such-endpoint"
+	raw, _ := json.Marshal(cfg)
+	if err := st.SetDiscovery(ctx, "clinic", raw, p.Capability); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	code, msg := e.run(t, false, "", "disconnect", "clinic")
+	if code != ExitOK || !strings.Contains(msg, "did not confirm the revocation") {
+		t.Fatalf("exit %d:\n%s", code, msg)
+	}
+	if p, _ := e.portal(t, "clinic"); p.Conn.State != store.StateDisconnected {
+		t.Fatalf("state %q", p.Conn.State)
+	}
+}
+
 func TestDisconnectPurge(t *testing.T) {
 	e := newDisconnectEnv(t)
 	e.connect(t, "clinic", 4)
