@@ -1,0 +1,78 @@
+package sync
+
+import (
+	"encoding/json"
+	"reflect"
+	"sort"
+	"testing"
+)
+
+// walkRefsJSON is the straightforward definition scanRefs must agree with:
+// unmarshal, then every "reference" member with a string value.
+func walkRefsJSON(raw []byte) []string {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return nil
+	}
+	var out []string
+	var walk func(any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, val := range x {
+				if s, ok := val.(string); ok && k == "reference" {
+					out = append(out, s)
+					continue
+				}
+				walk(val)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+	return out
+}
+
+func TestScanRefsAgreesWithUnmarshal(t *testing.T) {
+	docs := []string{
+		`{"resourceType":"Observation","id":"o1","subject":{"reference":"Patient/1"}}`,
+		`{ "a" : { "reference" : "Practitioner/2" } , "b":[ {"reference":"Location/3"} ] }`,
+		// Text that looks like a member inside a string value is not one.
+		`{"note":[{"text":"\"reference\":\"Practitioner/evil\""}],"x":{"reference":"Organization/4"}}`,
+		`{"text":"ends with a backslash \\","reference":"Location/5"}`,
+		// Escapes in the value and in the key.
+		`{"reference":"Practitioner\/6"}`,
+		`{"refer\u0065nce":"Medication/7"}`,
+		// A "reference" that is not a string is walked into.
+		`{"reference":{"reference":"Organization/8"}}`,
+		`{"reference":null,"display":"reference","y":["reference"]}`,
+		`{"contained":[{"resourceType":"Location","managingOrganization":{"reference":"Organization/9"}}]}`,
+		`not json`,
+		`{}`,
+	}
+	for _, d := range docs {
+		var got []string
+		scanRefs([]byte(d), func(s string) { got = append(got, s) })
+		want := walkRefsJSON([]byte(d))
+		sort.Strings(got)
+		sort.Strings(want)
+		if len(got) == 0 && len(want) == 0 {
+			continue
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s\n got %q\nwant %q", d, got, want)
+		}
+	}
+}
+
+func BenchmarkRefCollectorAdd(b *testing.B) {
+	raw := []byte(`{"resourceType":"Observation","id":"obs-1","meta":{"versionId":"1","lastUpdated":"2025-01-01T00:00:00Z"},"status":"final","category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory"}]}],"code":{"coding":[{"system":"http://loinc.org","code":"2339-0","display":"Glucose [Mass/volume] in Blood"}]},"subject":{"reference":"Patient/p1"},"encounter":{"reference":"Encounter/e1"},"effectiveDateTime":"2024-03-01T10:00:00Z","performer":[{"reference":"Practitioner/pr1"}],"valueQuantity":{"value":101,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}}`)
+	c := newRefCollector("http://127.0.0.1:9/fhir", func(string) bool { return true })
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		c.add(raw)
+	}
+}
