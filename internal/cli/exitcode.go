@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"github.com/onerecord/onerecord/internal/hint"
 
 	"github.com/onerecord/onerecord/internal/grant"
 )
@@ -40,22 +41,8 @@ func (e *ExitCodeError) Error() string {
 }
 func (e *ExitCodeError) Unwrap() error { return e.Err }
 
-// HintError attaches a "hint:" line (what to do) to an error.
-type HintError struct {
-	Err  error
-	Hint string
-}
-
-func (e *HintError) Error() string { return e.Err.Error() }
-func (e *HintError) Unwrap() error { return e.Err }
-
-// WithHint wraps err so that Main prints hint after it.
-func WithHint(err error, hint string) error {
-	if err == nil {
-		return nil
-	}
-	return &HintError{Err: err, Hint: hint}
-}
+// WithHint wraps err so that Main prints text as a hint line after it.
+func WithHint(err error, text string) error { return hint.With(err, text) }
 
 // exitCode is the single place that maps an error to the process exit code.
 func exitCode(ctx context.Context, err error) int {
@@ -78,17 +65,4 @@ func exitCode(ctx context.Context, err error) int {
 }
 
 // hintFor returns the hint line for err, if any.
-func hintFor(err error) string {
-	var he *HintError
-	if errors.As(err, &he) {
-		return he.Hint
-	}
-	if h, ok := err.(interface{ Hint() string }); ok {
-		return h.Hint()
-	}
-	var hinter interface{ Hint() string }
-	if errors.As(err, &hinter) {
-		return hinter.Hint()
-	}
-	return ""
-}
+func hintFor(err error) string { return hint.Of(err) }

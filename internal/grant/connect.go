@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/onerecord/onerecord/internal/hint"
 	"io"
 	"strings"
 	"sync"
@@ -382,17 +383,5 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 	return l.w.Write(b)
 }
 
-// HintError attaches a "hint:" line to an error.
-type HintError struct {
-	Err  error
-	Text string
-}
-
-func (e *HintError) Error() string { return e.Err.Error() }
-func (e *HintError) Unwrap() error { return e.Err }
-
-// Hint says what to do.
-func (e *HintError) Hint() string { return e.Text }
-
-// WithHint wraps err with a hint.
-func WithHint(err error, hint string) error { return &HintError{Err: err, Text: hint} }
+// WithHint wraps err with a hint (see package hint).
+func WithHint(err error, text string) error { return hint.With(err, text) }
