@@ -5,12 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/onerecord/onerecord/internal/hint"
 	"io"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/onerecord/onerecord/internal/hint"
 	"github.com/onerecord/onerecord/internal/loopback"
 	"github.com/onerecord/onerecord/internal/store"
 	"github.com/onerecord/onerecord/pkg/smart"
