@@ -258,59 +258,19 @@ func (ps *portalSync) runSearch(ctx context.Context, s Search) searchOutcome {
 	}
 
 	var bundleTime string
-	var maxSeen time.Time
-	var maxSeenRaw string
-	seen := map[string]map[string]bool{}
-	wctx := context.WithoutCancel(ctx) // a fetched page is committed even on Ctrl-C
+	w := ps.newPageWriter(ctx, s, full)
 	stats, err := ps.client.Search(ctx, s.Path, params, func(pg *fhir.Page) error {
 		if pg.Number == 1 {
 			bundleTime = pg.LastUpdated
 		}
-		groups := map[string][]store.Resource{}
-		var order []string
-		for _, en := range pg.Entries {
-			if en.Mode == "outcome" || en.Type == "" || en.ID == "" || en.Type == "OperationOutcome" {
-				continue
-			}
-			if _, ok := groups[en.Type]; !ok {
-				order = append(order, en.Type)
-			}
-			groups[en.Type] = append(groups[en.Type], store.Resource{
-				Type: en.Type, ID: en.ID, VersionID: en.VersionID, LastUpdated: en.LastUpdated, Raw: en.Raw,
-			})
-		}
-		now := e.now()
-		stored := 0
-		for _, typ := range order {
-			rs := groups[typ]
-			counts, err := e.Store.UpsertResources(wctx, name, rs, now)
-			if err != nil {
-				return &storeError{err}
-			}
-			ps.addCounts(typ, counts, len(rs))
-			stored += len(rs)
-			for _, r := range rs {
-				ps.refs.add(r.Raw)
-				if full {
-					if seen[typ] == nil {
-						seen[typ] = map[string]bool{}
-					}
-					seen[typ][r.ID] = true
-				}
-				if r.LastUpdated != "" {
-					if t, err := time.Parse(time.RFC3339Nano, r.LastUpdated); err == nil && t.After(maxSeen) {
-						maxSeen, maxSeenRaw = t, r.LastUpdated
-					}
-				}
-			}
-		}
-		typ := s.Type
-		if typ == "" {
-			typ = "Patient"
-		}
-		ps.emit(Event{Kind: EventPage, Type: typ, Entries: stored})
-		return nil
+		return w.put(pg)
 	})
+	// Pages fetched before an error or a cancel are still stored.
+	if werr := w.close(); werr != nil {
+		err = werr
+	}
+	seen, maxSeenRaw := w.seen, w.maxSeenRaw
+	wctx := context.WithoutCancel(ctx)
 	out := searchOutcome{requests: stats.Requests}
 	if err != nil {
 		out.err = err
