@@ -1,15 +1,10 @@
 package sync
 
 import (
-	"encoding/json"
 	"fmt"
-	"sort"
-	"strings"
-)
 
-// combinationExt is the CapabilityStatement extension US Core uses to say
-// which search parameters must be sent together (e.g. patient+category).
-const combinationExt = "http://hl7.org/fhir/StructureDefinition/capabilitystatement-search-parameter-combination"
+	"github.com/onerecord/onerecord/pkg/fhir"
+)
 
 // Capability is the part of a server's CapabilityStatement the planner needs.
 type Capability struct {
@@ -56,78 +51,25 @@ func (t TypeSupport) RequiresWithPatient(param string) bool {
 	return pair
 }
 
-// ParseCapability reads a CapabilityStatement (raw JSON as cached in the store).
+// ParseCapability reads a CapabilityStatement (raw JSON as cached in the
+// store) through pkg/fhir and keeps what the planner needs.
 func ParseCapability(raw []byte) (*Capability, error) {
-	var cs struct {
-		ResourceType string `json:"resourceType"`
-		Rest         []struct {
-			Mode      string `json:"mode"`
-			Operation []struct {
-				Name string `json:"name"`
-			} `json:"operation"`
-			Resource []struct {
-				Type        string `json:"type"`
-				Interaction []struct {
-					Code string `json:"code"`
-				} `json:"interaction"`
-				SearchParam []struct {
-					Name string `json:"name"`
-				} `json:"searchParam"`
-				Operation []struct {
-					Name string `json:"name"`
-				} `json:"operation"`
-				Extension []extension `json:"extension"`
-			} `json:"resource"`
-		} `json:"rest"`
-	}
-	if err := json.Unmarshal(raw, &cs); err != nil {
+	caps, err := fhir.ParseCapabilities(raw)
+	if err != nil {
 		return nil, fmt.Errorf("sync: read CapabilityStatement: %w", err)
 	}
-	if cs.ResourceType != "CapabilityStatement" {
-		return nil, fmt.Errorf("sync: read CapabilityStatement: got resourceType %q", cs.ResourceType)
-	}
-	c := &Capability{Types: map[string]TypeSupport{}}
-	for _, r := range cs.Rest {
-		if r.Mode != "" && r.Mode != "server" {
-			continue
-		}
-		for _, op := range r.Operation {
-			c.Operations = append(c.Operations, strings.TrimPrefix(op.Name, "$"))
-		}
-		for _, res := range r.Resource {
-			t := TypeSupport{Interactions: map[string]bool{}, SearchParams: map[string]bool{}, Operations: map[string]bool{}}
-			for _, i := range res.Interaction {
-				t.Interactions[i.Code] = true
-			}
-			for _, p := range res.SearchParam {
-				t.SearchParams[p.Name] = true
-			}
-			for _, o := range res.Operation {
-				t.Operations[strings.TrimPrefix(o.Name, "$")] = true
-			}
-			for _, e := range res.Extension {
-				if e.URL != combinationExt {
-					continue
-				}
-				var combo []string
-				for _, sub := range e.Extension {
-					if sub.URL == "required" && sub.ValueString != "" {
-						combo = append(combo, sub.ValueString)
-					}
-				}
-				if len(combo) > 0 {
-					sort.Strings(combo)
-					t.Combinations = append(t.Combinations, combo)
-				}
-			}
-			c.Types[res.Type] = t
-		}
+	c := &Capability{Types: make(map[string]TypeSupport, len(caps.Types)), Operations: caps.Operations}
+	for typ, tc := range caps.Types {
+		t := TypeSupport{Interactions: set(tc.Interactions), SearchParams: set(tc.SearchParams), Operations: set(tc.Operations), Combinations: tc.Combinations}
+		c.Types[typ] = t
 	}
 	return c, nil
 }
 
-type extension struct {
-	URL         string      `json:"url"`
-	ValueString string      `json:"valueString"`
-	Extension   []extension `json:"extension"`
+func set(names []string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
 }

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"sort"
 	"testing"
+
+	"github.com/onerecord/onerecord/pkg/fhir"
 )
 
 // capJSON builds a CapabilityStatement for tests: types -> search params;
@@ -33,7 +35,7 @@ func capJSON(t *testing.T, types map[string][]string, ops map[string][]string, c
 			for _, p := range c {
 				sub = append(sub, map[string]string{"url": "required", "valueString": p})
 			}
-			exts = append(exts, map[string]any{"url": combinationExt, "extension": sub})
+			exts = append(exts, map[string]any{"url": fhir.CombinationExtension, "extension": sub})
 		}
 		if exts != nil {
 			r["extension"] = exts
@@ -278,7 +280,7 @@ func TestParseCapability(t *testing.T) {
 	 {"mode":"server","operation":[{"name":"$export"}],"resource":[
 	  {"type":"Observation","interaction":[{"code":"read"}],
 	   "searchParam":[{"name":"patient"},{"name":"category"}],
-	   "extension":[{"url":"` + combinationExt + `","extension":[{"url":"required","valueString":"patient"},{"url":"required","valueString":"category"}]}]},
+	   "extension":[{"url":"` + fhir.CombinationExtension + `","extension":[{"url":"required","valueString":"patient"},{"url":"required","valueString":"category"}]}]},
 	  {"type":"Patient","operation":[{"name":"everything"}]}]}]}`)
 	c, err := ParseCapability(raw)
 	if err != nil {

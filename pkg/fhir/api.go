@@ -93,6 +93,10 @@ type TypeCapability struct {
 	Interactions []string // "read", "search-type", ...
 	SearchParams []string // "patient", "category", "_lastUpdated", ...
 	Operations   []string // "everything", ...
+	// Combinations are the search-parameter sets the statement declares
+	// with the search-parameter-combination extension (US Core uses it to
+	// say e.g. patient+category), each sorted.
+	Combinations [][]string
 }
 
 // StatusError is a non-2xx answer. Outcome is set when the body was an

@@ -118,6 +118,7 @@ func parseCapabilities(raw []byte) (*Capabilities, error) {
 	}
 	if cs, err := fm.UnmarshalCapabilityStatement(raw); err == nil && modesPresent {
 		summariseStrict(caps, &cs)
+		addCombinations(caps, raw)
 		return caps, nil
 	}
 	var ls lenientStatement
@@ -154,7 +155,62 @@ func parseCapabilities(raw []byte) (*Capabilities, error) {
 			caps.Types[res.Type] = tc
 		}
 	}
+	addCombinations(caps, raw)
 	return caps, nil
+}
+
+// CombinationExtension is the CapabilityStatement extension that declares
+// search parameters that must be sent together.
+const CombinationExtension = "http://hl7.org/fhir/StructureDefinition/capabilitystatement-search-parameter-combination"
+
+type extension struct {
+	URL         string      `json:"url"`
+	ValueString string      `json:"valueString"`
+	Extension   []extension `json:"extension"`
+}
+
+// addCombinations reads the search-parameter-combination extensions of
+// every server resource into TypeCapability.Combinations.
+func addCombinations(caps *Capabilities, raw []byte) {
+	var st struct {
+		Rest []struct {
+			Mode     string `json:"mode"`
+			Resource []struct {
+				Type      string      `json:"type"`
+				Extension []extension `json:"extension"`
+			} `json:"resource"`
+		} `json:"rest"`
+	}
+	// A type error elsewhere leaves what did decode; parseCapabilities has
+	// already rejected JSON that is not an object.
+	_ = json.Unmarshal(raw, &st)
+	for _, r := range st.Rest {
+		if r.Mode != "server" && r.Mode != "" {
+			continue
+		}
+		for _, res := range r.Resource {
+			tc, ok := caps.Types[res.Type]
+			if !ok {
+				continue
+			}
+			for _, e := range res.Extension {
+				if e.URL != CombinationExtension {
+					continue
+				}
+				var combo []string
+				for _, sub := range e.Extension {
+					if sub.URL == "required" && sub.ValueString != "" {
+						combo = append(combo, sub.ValueString)
+					}
+				}
+				if len(combo) > 0 {
+					slices.Sort(combo)
+					tc.Combinations = append(tc.Combinations, combo)
+				}
+			}
+			caps.Types[res.Type] = tc
+		}
+	}
 }
 
 func summariseStrict(caps *Capabilities, cs *fm.CapabilityStatement) {
