@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,6 +14,7 @@ import (
 	"github.com/onerecord/onerecord/internal/portalstatus"
 	"github.com/onerecord/onerecord/internal/store"
 	"github.com/onerecord/onerecord/internal/term"
+	"github.com/onerecord/onerecord/pkg/fhir"
 )
 
 // StatusOptions are the inputs of `onerecord status`.
@@ -144,45 +143,28 @@ func reasonOf(err error) string {
 
 func checkPortal(ctx context.Context, m *grant.Manager, p store.Portal) error {
 	src := m.Source(p)
-	tok, err := src.Token(ctx)
-	if err != nil {
+	if _, err := src.Token(ctx); err != nil {
 		return err
 	}
 	if p.Conn.PatientID == "" {
 		return nil
 	}
-	read := func(tok string) (int, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(p.FHIRBase, "/")+"/Patient/"+p.Conn.PatientID, nil)
-		if err != nil {
-			return 0, err
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Accept", "application/fhir+json")
-		resp, err := m.HTTP.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-		resp.Body.Close()
-		return resp.StatusCode, nil
-	}
-	code, err := read(tok)
+	// The FHIR client sends the bearer token only under the portal's FHIR
+	// base (it refuses redirects elsewhere and ids that are not FHIR ids),
+	// bounds what it reads, and on a 401 refreshes once through the token
+	// source, whose lapse error comes back as is.
+	client, err := fhir.New(fhir.Options{
+		Base:        p.FHIRBase,
+		HTTP:        m.HTTP,
+		Token:       src.Token,
+		Reauthorize: src.Reauthorize,
+		MaxAttempts: 2,
+	})
 	if err != nil {
 		return err
 	}
-	if code == http.StatusUnauthorized {
-		if err := src.Reauthorize(ctx); err != nil {
-			return err
-		}
-		if tok, err = src.Token(ctx); err != nil {
-			return err
-		}
-		if code, err = read(tok); err != nil {
-			return err
-		}
-	}
-	if code != http.StatusOK {
-		return fmt.Errorf("reading the patient record answered HTTP %d", code)
+	if _, err := client.Read(ctx, "Patient", p.Conn.PatientID); err != nil {
+		return fmt.Errorf("reading the patient record: %w", err)
 	}
 	return nil
 }
