@@ -81,9 +81,9 @@ func Discover(ctx context.Context, hc *http.Client, base string) (*Configuration
 	if err != nil {
 		return nil, err
 	}
-	if hc == nil {
-		hc = http.DefaultClient
-	}
+	// A redirect to plain http would let anyone on the network answer with
+	// their own token endpoint.
+	hc = guardRedirects(hc, false)
 	root := strings.TrimRight(u.String(), "/")
 
 	cfg, wkErr := discoverWellKnown(ctx, hc, root)
@@ -245,6 +245,10 @@ func fetchJSON(ctx context.Context, hc *http.Client, u, accept string) ([]byte, 
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, &DiscoveryError{Kind: KindNetwork, Err: ctx.Err()}
+		}
+		var ue *url.Error
+		if errors.As(err, &ue) && errors.Is(err, ErrInsecureBase) {
+			return nil, &DiscoveryError{Kind: KindInsecure, Err: ue.Err}
 		}
 		return nil, &DiscoveryError{Kind: KindNetwork, Err: err}
 	}

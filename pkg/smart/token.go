@@ -103,9 +103,9 @@ func tokenRequest(ctx context.Context, hc *http.Client, cfg *Configuration, clie
 }
 
 func postForm(ctx context.Context, hc *http.Client, endpoint string, form url.Values) (int, http.Header, []byte, error) {
-	if hc == nil {
-		hc = http.DefaultClient
-	}
+	// The body holds a code and verifier, a refresh token or a client
+	// secret: it is never re-sent to another server or over plain http.
+	hc = guardRedirects(hc, true)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
 		return 0, nil, nil, err
