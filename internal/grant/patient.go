@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"unicode"
+
+	"github.com/onerecord/onerecord/pkg/fhir"
 )
 
 // fhirID is the FHIR id syntax; anything else never goes into a URL path.
@@ -109,30 +111,17 @@ func cleanLine(s string) string {
 }
 
 // fetchCapability returns the server's CapabilityStatement, or nil when it
-// cannot be had (the query planner fetches it again then).
+// cannot be had (the query planner fetches it again then). It goes through
+// the FHIR client, which reads a bounded body and follows no redirect off
+// the FHIR base (so never to plain http on another host).
 func (m *Manager) fetchCapability(ctx context.Context, base string) json.RawMessage {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/metadata", nil)
+	c, err := fhir.New(fhir.Options{Base: base, HTTP: m.httpClient(), MaxAttempts: 1})
 	if err != nil {
 		return nil
 	}
-	req.Header.Set("Accept", "application/fhir+json, application/json")
-	resp, err := m.httpClient().Do(req)
+	caps, err := c.Capabilities(ctx)
 	if err != nil {
 		return nil
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
-	if err != nil {
-		return nil
-	}
-	var probe struct {
-		ResourceType string `json:"resourceType"`
-	}
-	if json.Unmarshal(body, &probe) != nil || probe.ResourceType != "CapabilityStatement" {
-		return nil
-	}
-	return body
+	return caps.Raw
 }
