@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,32 +66,77 @@ func (h *Home) LockPath(name string) string {
 
 // InstallationID returns the random id of this home, creating it on first use.
 // Keychain entries are scoped by it so that two homes never share tokens.
+//
+// Two processes may start on a fresh home at once; they must agree on one
+// id, or tokens saved under the losing one would be lost. The id is written
+// to a private temporary file and then hard-linked into place, which fails
+// when the file exists: the first writer wins and everyone reads its id.
 func (h *Home) InstallationID() (string, error) {
 	if err := h.Ensure(); err != nil {
 		return "", err
 	}
 	p := filepath.Join(h.Dir, "installation-id")
-	if b, err := os.ReadFile(p); err == nil {
-		if id := strings.TrimSpace(string(b)); id != "" {
-			return id, nil
-		}
+	if id, err := readID(p); err == nil && id != "" {
+		return id, nil
 	}
 	var buf [12]byte
 	if _, err := rand.Read(buf[:]); err != nil {
 		return "", err
 	}
 	id := hex.EncodeToString(buf[:])
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o600); err != nil {
+	if err := writeNew(p, []byte(id+"\n")); err != nil {
 		return "", fmt.Errorf("write installation id: %w", err)
 	}
-	if err := os.Rename(tmp, p); err != nil {
-		return "", fmt.Errorf("write installation id: %w", err)
+	got, err := readID(p)
+	if err != nil {
+		return "", fmt.Errorf("read installation id: %w", err)
 	}
-	// Another process may have won the race; read back what is on disk.
+	if got == "" {
+		return "", fmt.Errorf("read installation id: %s is empty", p)
+	}
+	return got, nil
+}
+
+func readID(p string) (string, error) {
 	b, err := os.ReadFile(p)
 	if err != nil {
 		return "", err
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// writeNew creates p (0600) with content unless it exists, never exposing
+// a partly written file.
+func writeNew(p string, content []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(p), ".installation-id-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Chmod(0o600); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(content); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	err = os.Link(tmp, p)
+	switch {
+	case err == nil, errors.Is(err, fs.ErrExist):
+		return nil
+	}
+	// A file system without hard links: rename, unless the id appeared.
+	if _, serr := os.Stat(p); serr == nil {
+		return nil
+	}
+	return os.Rename(tmp, p)
 }
