@@ -18,16 +18,20 @@ package cli_test
 //	                           become the script's
 //	fakeserver html|404        starts a server answering every request with
 //	                           an HTML page (200) or 404; sets $FAKESERVER
-//	no-secrets PORTAL [FILE...] fails when a token of PORTAL (read from the
+//	no-secrets [-gone] PORTAL [FILE...]
+//	                           fails when a token of PORTAL (read from the
 //	                           OS keychain) or an authorization code logged
 //	                           by fakebrowser ($WORK/fakebrowser.log) occurs
 //	                           in stdout, stderr, FILEs or any file under
-//	                           $ONERECORD_HOME
+//	                           $ONERECORD_HOME; tokens seen by earlier calls
+//	                           are looked for too. With -gone the keychain
+//	                           must no longer hold PORTAL's tokens.
 
 import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -220,21 +224,45 @@ func cmdFakeServer(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 func cmdNoSecrets(ts *testscript.TestScript, neg bool, args []string) {
+	gone := len(args) > 0 && args[0] == "-gone"
+	if gone {
+		args = args[1:]
+	}
 	if neg || len(args) < 1 {
-		ts.Fatalf("usage: no-secrets PORTAL [FILE...]")
+		ts.Fatalf("usage: no-secrets [-gone] PORTAL [FILE...]")
 	}
 	h := &home.Home{Dir: ts.Getenv("ONERECORD_HOME")}
 	id, err := h.InstallationID()
 	ts.Check(err)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
+	// Every secret seen by an earlier no-secrets in this script is looked
+	// for too (a refresh rotates them; disconnect removes them).
+	secrets := rememberedSecrets(ts)
 	raw, err := keychain.New(keychain.Options{}).Get(ctx, grant.TokenAccount(id, args[0]))
-	ts.Check(err)
-	var set grant.TokenSet
-	ts.Check(json.Unmarshal(raw, &set))
-	secrets := map[string]string{"access token": set.AccessToken, "refresh token": set.RefreshToken, "id_token": set.IDToken}
-	if set.AccessToken == "" || set.RefreshToken == "" || set.IDToken == "" {
-		ts.Fatalf("the keychain entry lacks a token to look for")
+	switch {
+	case gone && err == nil:
+		ts.Fatalf("the keychain still holds tokens for %s", args[0])
+	case gone && !errors.Is(err, keychain.ErrNotFound):
+		ts.Fatalf("keychain: %v", err)
+	case gone:
+		if len(secrets) == 0 {
+			ts.Fatalf("no secrets remembered from an earlier no-secrets to look for")
+		}
+	default:
+		ts.Check(err)
+		var set grant.TokenSet
+		ts.Check(json.Unmarshal(raw, &set))
+		if set.AccessToken == "" || set.RefreshToken == "" || set.IDToken == "" {
+			ts.Fatalf("the keychain entry lacks a token to look for")
+		}
+		secrets["access token "+set.AccessToken[:min(6, len(set.AccessToken))]] = set.AccessToken
+		secrets["refresh token "+set.RefreshToken[:min(6, len(set.RefreshToken))]] = set.RefreshToken
+		secrets["id_token"] = set.IDToken
+		// The id_token's signature part alone must not leak either.
+		if parts := strings.Split(set.IDToken, "."); len(parts) == 3 {
+			secrets["id_token signature"] = parts[2]
+		}
 	}
 	codes := 0
 	if log, err := os.ReadFile(filepath.Join(ts.Getenv("WORK"), "fakebrowser.log")); err == nil {
@@ -248,10 +276,7 @@ func cmdNoSecrets(ts *testscript.TestScript, neg bool, args []string) {
 	if codes == 0 {
 		ts.Fatalf("no authorization code in $WORK/fakebrowser.log to look for")
 	}
-	// The id_token's signature part alone must not leak either.
-	if parts := strings.Split(set.IDToken, "."); len(parts) == 3 {
-		secrets["id_token signature"] = parts[2]
-	}
+	rememberSecrets(ts, secrets)
 	check := func(where, content string) {
 		for what, s := range secrets {
 			if s != "" && strings.Contains(content, s) {
@@ -281,4 +306,21 @@ func cmdNoSecrets(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("no files under the home to search")
 	}
 	ts.Logf("searched stdout, stderr and %d files for %d secrets", files, len(secrets))
+}
+
+// rememberedSecrets reads what earlier no-secrets calls of this script saw
+// (kept outside the home, in the script's work directory).
+func rememberedSecrets(ts *testscript.TestScript) map[string]string {
+	m := map[string]string{}
+	b, err := os.ReadFile(filepath.Join(ts.Getenv("WORK"), ".seen-secrets.json"))
+	if err == nil {
+		ts.Check(json.Unmarshal(b, &m))
+	}
+	return m
+}
+
+func rememberSecrets(ts *testscript.TestScript, m map[string]string) {
+	b, err := json.Marshal(m)
+	ts.Check(err)
+	ts.Check(os.WriteFile(filepath.Join(ts.Getenv("WORK"), ".seen-secrets.json"), b, 0o600))
 }

@@ -88,11 +88,14 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exits":         cmdExits, // sync_script_test.go
-			"sandbox":       cmdSandbox,
-			"paste-connect": cmdPasteConnect, // connect_helpers_test.go
-			"fakeserver":    cmdFakeServer,
-			"no-secrets":    cmdNoSecrets,
+			"exits":          cmdExits, // sync_script_test.go
+			"sandbox":        cmdSandbox,
+			"paste-connect":  cmdPasteConnect, // connect_helpers_test.go
+			"fakeserver":     cmdFakeServer,
+			"no-secrets":     cmdNoSecrets,
+			"no-health-data": cmdNoHealthData, // security_script_test.go
+			"private-files":  cmdPrivateFiles,
+			"sleep":          cmdSleep,
 		},
 	}
 }
