@@ -33,7 +33,7 @@ type pageWriter struct {
 	mu  gosync.Mutex
 	err error
 
-	// Owned by the writer goroutine until done is closed.
+	// Owned by the search's goroutine (the one calling put).
 	seen       map[string]map[string]bool
 	maxSeen    time.Time
 	maxSeenRaw string
@@ -54,14 +54,38 @@ func (ps *portalSync) newPageWriter(ctx context.Context, s Search, full bool) *p
 	return w
 }
 
-// put queues a page; it fails with the store's error once a write failed,
-// which stops the search.
+// put notes what the search outcome needs from a page (references, ids,
+// newest lastUpdated: work that does not need the store, done here so the
+// writer only writes) and queues it. It fails with the store's error once a
+// write failed, which stops the search.
 func (w *pageWriter) put(pg *fhir.Page) error {
 	if err := w.failed(); err != nil {
 		return err
 	}
+	for _, en := range pg.Entries {
+		if !storable(en) {
+			continue
+		}
+		w.ps.refs.add(en.Raw)
+		if w.full {
+			if w.seen[en.Type] == nil {
+				w.seen[en.Type] = map[string]bool{}
+			}
+			w.seen[en.Type][en.ID] = true
+		}
+		if en.LastUpdated != "" && en.LastUpdated != w.maxSeenRaw {
+			if t, err := time.Parse(time.RFC3339Nano, en.LastUpdated); err == nil && t.After(w.maxSeen) {
+				w.maxSeen, w.maxSeenRaw = t, en.LastUpdated
+			}
+		}
+	}
 	w.pages <- pg
 	return nil
+}
+
+// storable reports whether a search entry is a resource to store.
+func storable(en fhir.Entry) bool {
+	return en.Mode != "outcome" && en.Type != "" && en.ID != "" && en.Type != "OperationOutcome"
 }
 
 // close waits until every queued page is stored and returns the first store
@@ -115,7 +139,7 @@ func (w *pageWriter) store(batch []*fhir.Page) error {
 	perPage := make([]int, len(batch))
 	for i, pg := range batch {
 		for _, en := range pg.Entries {
-			if en.Mode == "outcome" || en.Type == "" || en.ID == "" || en.Type == "OperationOutcome" {
+			if !storable(en) {
 				continue
 			}
 			if _, ok := groups[en.Type]; !ok {
@@ -135,20 +159,6 @@ func (w *pageWriter) store(batch []*fhir.Page) error {
 			return err
 		}
 		ps.addCounts(typ, counts, len(rs))
-		for _, r := range rs {
-			ps.refs.add(r.Raw)
-			if w.full {
-				if w.seen[typ] == nil {
-					w.seen[typ] = map[string]bool{}
-				}
-				w.seen[typ][r.ID] = true
-			}
-			if r.LastUpdated != "" && r.LastUpdated != w.maxSeenRaw {
-				if t, err := time.Parse(time.RFC3339Nano, r.LastUpdated); err == nil && t.After(w.maxSeen) {
-					w.maxSeen, w.maxSeenRaw = t, r.LastUpdated
-				}
-			}
-		}
 	}
 	for _, n := range perPage {
 		ps.emit(Event{Kind: EventPage, Type: w.typ, Entries: n})
