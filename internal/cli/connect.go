@@ -123,7 +123,7 @@ func runConnect(ctx context.Context, opts *ConnectOptions) error {
 	}
 	fmt.Fprintf(f.IO.ErrOut, "Connected to %s%s\n", res.Portal.Name, who)
 	for _, w := range res.Warnings {
-		fmt.Fprintf(f.IO.ErrOut, "%s %s\n", f.IO.Colour("yellow", "warning:"), w)
+		fmt.Fprintf(f.IO.ErrOut, "%s %s\n", f.IO.ErrColour("yellow", "warning:"), w)
 	}
 	fmt.Fprintf(f.IO.ErrOut, "Run `onerecord sync %s` to download your records.\n", res.Portal.Name)
 	return nil

@@ -67,7 +67,7 @@ func runDemo(ctx context.Context, opts *DemoOptions) (err error) {
 	say := func(format string, a ...any) { fmt.Fprintf(f.IO.ErrOut, format+"\n", a...) }
 	step := func(n int, title string) {
 		say("")
-		say("%s", f.IO.Colour("bold", fmt.Sprintf("== %d. %s", n, title)))
+		say("%s", f.IO.ErrColour("bold", fmt.Sprintf("== %d. %s", n, title)))
 	}
 	started := time.Now()
 

@@ -70,7 +70,7 @@ func runWithFactory(ctx context.Context, io *term.IOStreams, adjust func(*Factor
 
 // printError writes "error: msg" and a hint line; with --debug also the chain.
 func printError(io *term.IOStreams, debug bool, err error) {
-	fmt.Fprintf(io.ErrOut, "%s %s\n", io.Colour("red", "error:"), err.Error())
+	fmt.Fprintf(io.ErrOut, "%s %s\n", io.ErrColour("red", "error:"), err.Error())
 	if h := hintFor(err); h != "" {
 		fmt.Fprintf(io.ErrOut, "hint: %s\n", h)
 	}

@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -177,16 +177,14 @@ func renderStatus(ios *term.IOStreams, rows []portalstatus.Row, now time.Time) {
 		fmt.Fprintln(ios.ErrOut, "hint: run `onerecord portals list` to see known portals, then `onerecord connect NAME` (try `onerecord demo` first)")
 		return
 	}
-	tw := tabwriter.NewWriter(ios.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PORTAL\tSTATE\tPATIENT\tLAST SYNC\tRECORDS\tACCESS")
+	var tb term.Table
+	tb.Row("PORTAL", "STATE", "PATIENT", "LAST SYNC", "RECORDS", "ACCESS")
 	for _, r := range rows {
 		state := r.State
 		if r.Reason != "" && r.State == portalstatus.Disconnected {
 			state += " (" + r.Reason + ")"
 		}
 		if ios.OutTTY {
-			// Every state colour is a two-digit code, so the escape sequences
-			// have equal length and tabwriter's byte counting stays aligned.
 			state = ios.Colour(stateColour(r.State), stateSymbol(r.State)+" "+state)
 		}
 		last := "never"
@@ -197,9 +195,9 @@ func renderStatus(ios *term.IOStreams, rows []portalstatus.Row, now time.Time) {
 		if patient == "" {
 			patient = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", r.Portal, state, patient, last, r.Resources, r.Access)
+		tb.Row(r.Portal, state, patient, last, strconv.Itoa(r.Resources), r.Access)
 	}
-	tw.Flush()
+	tb.Render(ios.Out)
 	for _, r := range rows {
 		if r.Hint != "" {
 			fmt.Fprintf(ios.Out, "%s %s: %s\n", ios.Colour(hintColour(r.State), "hint:"), r.Portal, r.Hint)

@@ -22,7 +22,8 @@ type IOStreams struct {
 	ErrOut io.Writer
 
 	InTTY, OutTTY, ErrTTY bool
-	colour                bool
+	colour                bool // colour on Out
+	errColour             bool // colour on ErrOut
 }
 
 // System returns the process's streams, detecting terminals and NO_COLOR.
@@ -36,7 +37,9 @@ func System() *IOStreams {
 		ErrTTY: xterm.IsTerminal(int(os.Stderr.Fd())),
 	}
 	_, noColour := os.LookupEnv("NO_COLOR")
-	s.colour = s.OutTTY && !noColour && os.Getenv("TERM") != "dumb"
+	dumb := os.Getenv("TERM") == "dumb"
+	s.colour = s.OutTTY && !noColour && !dumb
+	s.errColour = s.ErrTTY && !noColour && !dumb
 	return s
 }
 
@@ -51,8 +54,8 @@ func (s *IOStreams) SetTTY(tty bool) {
 	s.InTTY, s.OutTTY, s.ErrTTY = tty, tty, tty
 }
 
-// SetColour turns colour on or off, for tests.
-func (s *IOStreams) SetColour(on bool) { s.colour = on }
+// SetColour turns colour on or off (on both Out and ErrOut), for tests.
+func (s *IOStreams) SetColour(on bool) { s.colour, s.errColour = on, on }
 
 // ColourEnabled reports whether Out may carry colour escape codes.
 func (s *IOStreams) ColourEnabled() bool { return s.colour }
@@ -63,7 +66,17 @@ func (s *IOStreams) CanPrompt() bool { return s.InTTY && s.ErrTTY }
 // Colour wraps text in an ANSI colour when colour is enabled.
 // Known names: red, green, yellow, cyan, bold, dim.
 func (s *IOStreams) Colour(name, text string) string {
-	if !s.colour {
+	return paint(s.colour, name, text)
+}
+
+// ErrColour is Colour for text written to ErrOut: it depends on whether
+// ErrOut is a terminal, not Out (`onerecord status 2>log` keeps log plain).
+func (s *IOStreams) ErrColour(name, text string) string {
+	return paint(s.errColour, name, text)
+}
+
+func paint(on bool, name, text string) string {
+	if !on {
 		return text
 	}
 	codes := map[string]string{"red": "31", "green": "32", "yellow": "33", "cyan": "36", "bold": "1", "dim": "2"}
