@@ -79,7 +79,25 @@ func Revoke(ctx context.Context, hc *http.Client, cfg *Configuration, clientID, 
 	}
 	te := parseOAuthError(status, header, body)
 	te.Endpoint = "revocation"
+	redactEcho(te, form)
 	return te
+}
+
+// secretFields are the form fields whose values must never be shown.
+var secretFields = []string{"code", "code_verifier", "refresh_token", "token", "client_secret"}
+
+// redactEcho cuts the secrets this request sent out of a server's error text:
+// some servers quote what they were given, and the text is shown to the
+// person and printed with --debug.
+func redactEcho(te *TokenError, form url.Values) {
+	for _, k := range secretFields {
+		v := form.Get(k)
+		if len(v) < 4 {
+			continue
+		}
+		te.Code = strings.ReplaceAll(te.Code, v, "[redacted]")
+		te.Description = strings.ReplaceAll(te.Description, v, "[redacted]")
+	}
 }
 
 // tokenRequest posts form to the token endpoint with the client credentials
@@ -99,7 +117,12 @@ func tokenRequest(ctx context.Context, hc *http.Client, cfg *Configuration, clie
 	if err != nil {
 		return nil, fmt.Errorf("smart: token request: %w", err)
 	}
-	return parseTokenResponse(status, header, body, time.Now())
+	tok, err := parseTokenResponse(status, header, body, time.Now())
+	var te *TokenError
+	if errors.As(err, &te) {
+		redactEcho(te, form)
+	}
+	return tok, err
 }
 
 func postForm(ctx context.Context, hc *http.Client, endpoint string, form url.Values) (int, http.Header, []byte, error) {
