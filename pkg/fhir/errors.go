@@ -168,6 +168,13 @@ func newStatusError(req *http.Request, resp *http.Response) *StatusError {
 	if !isHTML(e.ContentType) {
 		e.Outcome = parseOutcome(body)
 	}
+	// Some servers quote the token they refused; the diagnostics are
+	// printed and kept in sync reports.
+	if tok, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer "); ok && len(tok) >= 4 && e.Outcome != nil {
+		for i := range e.Outcome.Issue {
+			e.Outcome.Issue[i].Diagnostics = strings.ReplaceAll(e.Outcome.Issue[i].Diagnostics, tok, "[redacted]")
+		}
+	}
 	return e
 }
 
