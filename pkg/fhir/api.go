@@ -45,6 +45,7 @@ type Client struct {
 	baseStr  string       // base.String()
 	hc       *http.Client // a copy of Options.HTTP that refuses redirects off the base
 	requests atomic.Int64
+	maxPage  int64 // bound on one search page's body (defaultMaxPageBody; tests lower it)
 }
 
 // Entry is one resource of a search result, decoded just enough to store it.

@@ -37,7 +37,7 @@ func New(opts Options) (*Client, error) {
 	if opts.Sleep == nil {
 		opts.Sleep = sleepCtx
 	}
-	c := &Client{base: base, baseStr: base.String()}
+	c := &Client{base: base, baseStr: base.String(), maxPage: defaultMaxPageBody}
 	opts.Base = c.baseStr
 	c.opts = opts
 

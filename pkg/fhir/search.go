@@ -104,6 +104,11 @@ func (c *Client) nextURL(page *url.URL, next string) (*url.URL, error) {
 	return u, nil
 }
 
+// defaultMaxPageBody bounds one search page's body. Pages are a few hundred
+// KB at the page sizes asked for; inline attachments can make them much
+// larger, but a body past this is a server streaming without end.
+const defaultMaxPageBody = 256 << 20
+
 // fetchPage gets and fully decodes one page.
 func (c *Client) fetchPage(ctx context.Context, u *url.URL, attempts *int) (*Page, error) {
 	resp, err := c.get(ctx, u, attempts)
@@ -111,15 +116,26 @@ func (c *Client) fetchPage(ctx context.Context, u *url.URL, attempts *int) (*Pag
 		return nil, err
 	}
 	defer resp.Body.Close()
+	limit := c.maxPage
+	if limit <= 0 {
+		limit = defaultMaxPageBody
+	}
+	lr := &io.LimitedReader{R: resp.Body, N: limit + 1}
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{lr, resp.Body}
 	br, err := jsonBody(resp)
-	if err != nil {
-		return nil, decodeFailure(ctx, u, err)
+	if err == nil {
+		var page *Page
+		if page, err = decodePage(br); err == nil {
+			return page, nil
+		}
 	}
-	page, err := decodePage(br)
-	if err != nil {
-		return nil, decodeFailure(ctx, u, err)
+	if lr.N <= 0 {
+		err = malformed("the page is larger than %d MiB", limit>>20)
 	}
-	return page, nil
+	return nil, decodeFailure(ctx, u, err)
 }
 
 // bundleEntry is one Bundle.entry; the resource stays raw.
