@@ -43,7 +43,7 @@ ends on (http://127.0.0.1:...) back here.
 Connecting a portal that was connected before replaces its tokens and keeps
 its downloaded records. If the sign-in is for a different patient than before,
 onerecord asks first.`),
-		Example: strings.TrimSpace(`
+		Example: examples(`
   onerecord connect sandbox
   onerecord connect https://fhir.example.org/r4 --client-id my-registered-app
   onerecord connect sandbox --no-browser`),

@@ -173,7 +173,7 @@ what changes, e.g. ` + "`onerecord portals add epic-sandbox --client-id ID`" + `
 --client-secret-stdin reads a confidential client's secret as one line from
 standard input and keeps it in the OS keychain; it is sent only to the
 portal's token endpoint.`),
-		Example: strings.TrimSpace(`
+		Example: examples(`
   onerecord portals add my-clinic --fhir-base https://fhir.myclinic.example.org/api/FHIR/R4 --client-id 0a1b2c3d
   onerecord portals add epic-sandbox --client-id 0a1b2c3d
   printf '%s\n' "$SECRET" | onerecord portals add bluebutton-sandbox --client-id ID --client-secret-stdin`),
@@ -411,7 +411,7 @@ URLs and brand URLs. Every word must match; best matches come first.`),
 			return runPortalsSearch(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print a JSON array, same shape as `portals list --json`")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print a JSON array (same shape as portals list --json)")
 	return cmd
 }
 

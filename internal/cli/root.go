@@ -48,9 +48,13 @@ func runWithFactory(ctx context.Context, io *term.IOStreams, adjust func(*Factor
 	root.SetIn(io.In)
 	root.SetOut(io.Out)
 	root.SetErr(io.ErrOut)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return ExitOK
+	}
+	if strings.HasPrefix(err.Error(), "unknown command ") {
+		// cobra's own error for `onerecord synk`: a usage error like any other.
+		err = &UsageError{Err: errors.New(strings.TrimRight(err.Error(), "\n"))}
 	}
 	code := exitCode(ctx, err)
 	if code == ExitInterrupted {
@@ -63,7 +67,11 @@ func runWithFactory(ctx context.Context, io *term.IOStreams, adjust func(*Factor
 	}
 	printError(io, f.Debug, err)
 	if code == ExitUsage {
-		fmt.Fprintln(io.ErrOut, "hint: run `onerecord help` for usage")
+		path := "onerecord"
+		if cmd != nil {
+			path = cmd.CommandPath()
+		}
+		fmt.Fprintf(io.ErrOut, "hint: run `%s --help` for usage\n", path)
 	}
 	return code
 }
@@ -121,6 +129,24 @@ incrementally, and tells you when a portal's access has lapsed.`),
 }
 
 func wrapArgs(c *cobra.Command) {
+	if c.HasSubCommands() && c.Run == nil && c.RunE == nil {
+		// A group such as `portals`: cobra would print its help and exit 0
+		// for `onerecord portals lst`; say it is an unknown command instead.
+		c.Args = cobra.ArbitraryArgs
+		if c.SuggestionsMinimumDistance <= 0 {
+			c.SuggestionsMinimumDistance = 2
+		}
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if sug := cmd.SuggestionsFor(args[0]); len(sug) > 0 {
+				msg += "\n\nDid you mean this?\n\t" + strings.Join(sug, "\n\t")
+			}
+			return &UsageError{Err: errors.New(msg)}
+		}
+	}
 	if c.Args != nil {
 		orig := c.Args
 		c.Args = func(cmd *cobra.Command, args []string) error {
@@ -135,6 +161,10 @@ func wrapArgs(c *cobra.Command) {
 		wrapArgs(sub)
 	}
 }
+
+// examples trims the blank lines around a command's Example text but keeps
+// the indentation of its first line (strings.TrimSpace would not).
+func examples(s string) string { return strings.Trim(s, "\n") }
 
 func newHelpTopicExitCodes() *cobra.Command {
 	return &cobra.Command{

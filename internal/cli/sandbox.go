@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/onerecord/onerecord/internal/portals"
 	"github.com/onerecord/onerecord/internal/sandbox"
 )
 
@@ -40,9 +41,14 @@ Run the sandbox portal: a SMART-on-FHIR patient portal on this machine with
 synthetic patients, for trying onerecord without a real portal. It prints its
 FHIR base URL on the first line of stdout, then runs until interrupted.
 
-Connect to it with:  onerecord connect --url <base URL>
-The client id is onerecord-sandbox (any client id is accepted).`),
-		Example: strings.TrimSpace(`
+The built-in portal "sandbox" points at the default address, so
+` + "`onerecord connect sandbox`" + ` connects to it; with another --addr, connect to
+the printed base URL instead: ` + "`onerecord connect http://127.0.0.1:PORT/fhir`" + `.
+The client id is onerecord-sandbox (any client id is accepted).
+
+Revoke every grant (as a patient withdrawing access would) with
+  curl -X POST http://127.0.0.1:PORT/_control/revoke`),
+		Example: examples(`
   onerecord sandbox
   onerecord sandbox --addr 127.0.0.1:0 --patients 3 --resources 5000 --auto-approve
   onerecord sandbox --faults '{"rate_limit_every": 5, "slow_page": "200ms"}'`),
@@ -107,6 +113,11 @@ func runSandbox(ctx context.Context, opts *SandboxOptions) error {
 	fmt.Fprintf(io.ErrOut, "sandbox portal running at %s (client id onerecord-sandbox; any id works)\n", base)
 	for _, p := range s.Patients() {
 		fmt.Fprintf(io.ErrOut, "  patient %s: %s, born %s\n", p.ID, p.Name, p.BirthDate)
+	}
+	if base == portals.SandboxFHIRBase {
+		fmt.Fprintln(io.ErrOut, "connect with: onerecord connect sandbox")
+	} else {
+		fmt.Fprintf(io.ErrOut, "connect with: onerecord connect %s\n", base)
 	}
 	fmt.Fprintf(io.ErrOut, "revoke every grant: curl -X POST %s/_control/revoke\n", origin)
 	fmt.Fprintln(io.ErrOut, "press Ctrl-C to stop")

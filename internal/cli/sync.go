@@ -66,7 +66,7 @@ or with --wait starts when the first is done.
 
 Exit codes: 0 complete, 3 some type or portal failed transiently (run sync
 again), 4 a portal needs reconnecting, 130 interrupted. See docs/sync.md.`),
-		Example: strings.TrimSpace(`
+		Example: examples(`
   onerecord sync
   onerecord sync sandbox --full
   onerecord sync --no-prompt --json > report.json`),
