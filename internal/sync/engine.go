@@ -264,13 +264,13 @@ func (r *run) once(ctx context.Context, p store.Portal) PortalReport {
 			rep.Reason = "never connected"
 		}
 		rep.LapsedAt = p.Conn.DisconnectedAt
-		r.emit(Event{Kind: EventPortalDone, Portal: p.Name, Status: rep.Status})
+		r.emit(Event{Kind: EventPortalDone, Portal: p.Name, Status: rep.Status, Totals: &rep.Totals})
 		return rep
 	}
 	runID, err := e.Store.BeginRun(ctx, p.Name, e.now())
 	if err != nil {
 		rep.Status, rep.Error = StatusFailed, "record run: "+err.Error()
-		r.emit(Event{Kind: EventPortalDone, Portal: p.Name, Status: rep.Status})
+		r.emit(Event{Kind: EventPortalDone, Portal: p.Name, Status: rep.Status, Totals: &rep.Totals})
 		return rep
 	}
 	rep.RunID = runID
@@ -308,6 +308,6 @@ func (r *run) once(ctx context.Context, p store.Portal) PortalReport {
 		}
 		_ = e.Store.SetConnection(wctx, p.Name, c)
 	}
-	r.emit(Event{Kind: EventPortalDone, Portal: p.Name, Status: rep.Status})
+	r.emit(Event{Kind: EventPortalDone, Portal: p.Name, Status: rep.Status, Totals: &rep.Totals})
 	return rep
 }

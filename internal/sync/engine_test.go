@@ -18,6 +18,7 @@ import (
 func TestFirstSyncStoresEverythingOnce(t *testing.T) {
 	e := newTestEnv(t, sandbox.Options{Resources: 400, Seed: 7})
 	var planned, pages, typesDone, portalsDone int
+	var doneTotals Counts
 	rep := e.run(Options{Progress: func(ev Event) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
@@ -30,6 +31,9 @@ func TestFirstSyncStoresEverythingOnce(t *testing.T) {
 			typesDone++
 		case EventPortalDone:
 			portalsDone++
+			if ev.Totals != nil {
+				doneTotals = *ev.Totals
+			}
 		}
 	}})
 	p := onlyPortal(t, rep)
@@ -56,6 +60,11 @@ func TestFirstSyncStoresEverythingOnce(t *testing.T) {
 	}
 	if planned != p.Planned || planned == 0 || pages == 0 || typesDone == 0 || portalsDone != 1 {
 		t.Errorf("progress events: planned %d (report %d), pages %d, types %d, portals %d", planned, p.Planned, pages, typesDone, portalsDone)
+	}
+	// The portal's done event carries its totals, references included, so a
+	// progress bar can end on the same count as the report.
+	if doneTotals != p.Totals {
+		t.Errorf("EventPortalDone totals %+v, report %+v", doneTotals, p.Totals)
 	}
 	ctx := context.Background()
 	run, err := e.st.LastRun(ctx, portalName)

@@ -145,7 +145,7 @@ const (
 	EventPage                            // one page of Type was stored: Entries resources
 	EventSearchDone                      // one search finished (any outcome)
 	EventTypeDone                        // every search of Type finished: Result
-	EventPortalDone                      // the portal finished: Status
+	EventPortalDone                      // the portal finished: Status and Totals
 )
 
 // Event is a progress notification. Progress callbacks are called from
@@ -158,4 +158,5 @@ type Event struct {
 	Entries  int
 	Result   *TypeReport // EventTypeDone
 	Status   string      // EventPortalDone
+	Totals   *Counts     // EventPortalDone: the portal's totals, references included
 }
