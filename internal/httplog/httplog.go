@@ -28,7 +28,14 @@ func RedactURL(raw string) string {
 		return "(unparseable URL)"
 	}
 	u.User = nil
-	q := u.Query()
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		// ParseQuery drops the pairs it cannot read (a ';' separator, a bad
+		// escape); what it dropped could hold a secret, so none is shown.
+		u.RawQuery = "REDACTED"
+		u.Fragment = ""
+		return u.String()
+	}
 	changed := false
 	for k := range q {
 		if sensitiveParams[strings.ToLower(k)] {
