@@ -410,11 +410,14 @@ func (ps *portalSync) finish(ctx context.Context, s Search, out searchOutcome) {
 		if !out.full {
 			ts.allFull = false
 		}
-		for t, ids := range out.seen {
-			if t == typ {
-				for id := range ids {
-					ts.seen[id] = true
-				}
+		if ids := out.seen[typ]; len(ts.seen) == 0 && ts.seen != nil && ids != nil {
+			// The type's first finished search: take its set instead of
+			// copying it (a decade of Observations is one search, and two
+			// copies of its ids were the largest part of the heap).
+			ts.seen = ids
+		} else {
+			for id := range ids {
+				ts.seen[id] = true
 			}
 		}
 	}
