@@ -137,7 +137,12 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	common.Add("_pragma", "temp_store(MEMORY)")
 
 	wv := cloneValues(common)
-	wv.Add("_pragma", "cache_size(-16000)") // 16 MB
+	// The writer keeps SQLite's default page cache (2 MB). A 16 MB cache
+	// made no write faster (inserts touch the index pages and append the
+	// rest; the OS page cache holds the file) but filled up during a large
+	// sync: `onerecord sync` peaked at 66 MB instead of 38 MB at 100,000
+	// resources (docs/performance.md).
+	wv.Add("_pragma", "cache_size(-2000)")
 	wv.Set("_txlock", "immediate")
 	s.w, err = sql.Open("sqlite", base+"?"+wv.Encode())
 	if err != nil {
