@@ -50,6 +50,15 @@ func TestDemo(t *testing.T) {
 		}
 		rest = rest[i+len(s):]
 	}
+	// After the revoke, the report says each type was stopped because
+	// access ended (not "interrupted", nor a bare "skipped").
+	if !regexp.MustCompile(`(?m)^sandbox\s+Observation\s+stopped\s.*\saccess ended$`).MatchString(out.String()) ||
+		!strings.Contains(errOut.String(), "sandbox: stopped: access ended\n") {
+		t.Errorf("the sync after the revoke does not say access ended:\n%s", all)
+	}
+	if strings.Contains(all, "interrupted") || regexp.MustCompile(`(?m)^sandbox\s+\w+\s+skipped\s`).MatchString(out.String()) {
+		t.Errorf("the demo calls the lapse an interruption or a skip:\n%s", all)
+	}
 	// stdout carries the status tables: connected, then disconnected with its hint, then connected.
 	if !regexp.MustCompile(`(?s)sandbox\s+connected.*sandbox\s+disconnected \(refresh rejected\).*hint: sandbox: run .onerecord connect sandbox.*sandbox\s+connected`).MatchString(out.String()) {
 		t.Fatalf("status tables do not show connected -> disconnected -> connected:\n%s", out.String())

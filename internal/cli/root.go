@@ -57,12 +57,12 @@ func runWithFactory(ctx context.Context, io *term.IOStreams, adjust func(*Factor
 		err = &UsageError{Err: errors.New(strings.TrimRight(err.Error(), "\n"))}
 	}
 	code := exitCode(ctx, err)
-	if code == ExitInterrupted {
-		fmt.Fprintln(io.ErrOut, "interrupted")
-		return code
-	}
 	var ec *ExitCodeError
 	if errors.As(err, &ec) && (ec.Silent || ec.Err == nil) {
+		return code
+	}
+	if code == ExitInterrupted {
+		fmt.Fprintln(io.ErrOut, "interrupted")
 		return code
 	}
 	printError(io, f.Debug, err)

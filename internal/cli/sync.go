@@ -8,10 +8,10 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	gosync "sync"
 	"sync/atomic"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -106,7 +106,9 @@ func runSync(ctx context.Context, opts *SyncOptions) error {
 		Jobs:     opts.Jobs,
 		LockPath: f.Home().LockPath("sync"),
 	}
-	ui := newSyncUI(f.IO)
+	// With --debug the HTTP log shares stderr: plain progress lines then,
+	// since log lines written under live bars would tear them.
+	ui := newSyncUI(ctx, f.IO, !f.Debug)
 	defer ui.close()
 	runOpts := sync.Options{
 		Portals:  opts.Portals,
@@ -118,7 +120,11 @@ func runSync(ctx context.Context, opts *SyncOptions) error {
 		runOpts.Reconnect = func(ctx context.Context, p store.Portal) (bool, error) {
 			ui.pause()
 			defer ui.resume()
-			return promptReconnect(ctx, f, m, p, opts.OpenBrowser)
+			ok, err := promptReconnect(ctx, f, m, p, opts.OpenBrowser)
+			if ok && err == nil {
+				ui.restart(p.Name)
+			}
+			return ok, err
 		}
 	}
 	if opts.Wait {
@@ -157,7 +163,8 @@ func runSync(ctx context.Context, opts *SyncOptions) error {
 	summarizeSync(f.IO, rep, f.Now())
 	switch {
 	case ctx.Err() != nil:
-		return ctx.Err()
+		// The summary said what was interrupted and that it is stored.
+		return &ExitCodeError{Code: ExitInterrupted, Err: ctx.Err(), Silent: true}
 	case code != ExitOK:
 		return &ExitCodeError{Code: code, Silent: true}
 	}
@@ -234,12 +241,24 @@ func promptReconnect(ctx context.Context, f *Factory, m *grant.Manager, p store.
 
 // renderSyncReport prints the completeness report table on w.
 func renderSyncReport(w io.Writer, rep *sync.Report) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PORTAL\tTYPE\tSTATUS\tFETCHED\tNEW\tCHANGED\tUNCHANGED\tDELETED\tREQUESTS\tNOTE")
+	var tb term.Table
+	tb.Row("PORTAL", "TYPE", "STATUS", "FETCHED", "NEW", "CHANGED", "UNCHANGED", "DELETED", "REQUESTS", "NOTE")
+	row := func(portal, typ, status string, c sync.Counts, note string) {
+		tb.Row(portal, typ, status, strconv.Itoa(c.Fetched), strconv.Itoa(c.New), strconv.Itoa(c.Changed),
+			strconv.Itoa(c.Unchanged), strconv.Itoa(c.Deleted), strconv.Itoa(c.Requests), note)
+	}
 	for _, p := range rep.Portals {
 		for _, t := range p.Types {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", p.Portal, t.Type, strings.ReplaceAll(t.Status, "_", " "),
-				t.Fetched, t.New, t.Changed, t.Unchanged, t.Deleted, t.Requests, t.Error)
+			status, note := strings.ReplaceAll(t.Status, "_", " "), t.Error
+			if t.Status == sync.TypeSkipped {
+				// Not reached because the portal's access ended: say so
+				// rather than a bare "skipped" (--json keeps "skipped").
+				status = "stopped"
+				if note == "" {
+					note = "access ended"
+				}
+			}
+			row(p.Portal, t.Type, status, t.Counts, note)
 		}
 		note := p.Error
 		if p.Status == sync.StatusReconnect {
@@ -250,11 +269,9 @@ func renderSyncReport(w io.Writer, rep *sync.Report) {
 				r.Fetched, r.Gone, r.NotGranted, r.Failed, r.Refused)
 			note = strings.TrimPrefix(note+"; "+extra, "; ")
 		}
-		t := p.Totals
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", p.Portal, "(all)", p.Status,
-			t.Fetched, t.New, t.Changed, t.Unchanged, t.Deleted, t.Requests, note)
+		row(p.Portal, "(all)", p.Status, p.Totals, note)
 	}
-	tw.Flush()
+	tb.Render(w)
 }
 
 // summarizeSync tells the person, on stderr, what the report means for them.
@@ -273,27 +290,81 @@ func summarizeSync(ios *term.IOStreams, rep *sync.Report, now time.Time) {
 		case sync.StatusInterrupted:
 			fmt.Fprintf(ios.ErrOut, "%s: interrupted; what was fetched is stored; run `onerecord sync` to finish\n", p.Portal)
 		default:
-			var failed []string
+			var failed, reasons []string
 			for _, t := range p.Types {
 				if t.Status == sync.TypeFailed {
 					failed = append(failed, t.Type)
+					reasons = append(reasons, t.Error)
 				}
 			}
 			msg := p.Error
-			if len(failed) > 0 {
-				msg = strings.TrimPrefix(msg+"; ", "; ") + "incomplete: " + strings.Join(failed, ", ")
+			switch {
+			case len(failed) == 0:
+			case len(failed) == len(p.Types) && p.Totals.Fetched == 0:
+				// Typically the server is down or unreachable: every
+				// type failed the same way; say it once.
+				why := commonCause(reasons)
+				if why == "" {
+					why = "every type failed (see the NOTE column)"
+				}
+				msg = strings.TrimPrefix(msg+"; ", "; ") + "nothing could be fetched: " + why
+			default:
+				list := failed
+				if len(list) > 6 {
+					list = append(list[:5:5], fmt.Sprintf("and %d more", len(failed)-5))
+				}
+				msg = strings.TrimPrefix(msg+"; ", "; ") + "incomplete: " + strings.Join(list, ", ")
 			}
 			fmt.Fprintf(ios.ErrOut, "%s: %s: %s\n", p.Portal, p.Status, msg)
-			fmt.Fprintf(ios.ErrOut, "hint: what was fetched is stored; run `onerecord sync %s` again later\n", p.Portal)
+			if p.Totals.Fetched == 0 && len(failed) > 0 && len(failed) == len(p.Types) {
+				fmt.Fprintf(ios.ErrOut, "hint: check that you are online and the portal is up, then run `onerecord sync %s` again\n", p.Portal)
+			} else {
+				fmt.Fprintf(ios.ErrOut, "hint: what was fetched is stored; run `onerecord sync %s` again later\n", p.Portal)
+			}
 		}
 	}
 }
 
-// syncUI shows progress: one bar per portal on a terminal, plain lines
-// otherwise. It can pause (for a reconnect prompt) and resume.
+// commonCause is the cause that every failure message ends with (their
+// longest common suffix, from a ": " boundary), or "" when they differ.
+// Messages name the URL of each search first, so only the cause is shared:
+// "...Condition?...: dial tcp 127.0.0.1:8723: connect: connection refused".
+func commonCause(msgs []string) string {
+	if len(msgs) == 0 {
+		return ""
+	}
+	suffix, same := msgs[0], true
+	for _, m := range msgs[1:] {
+		same = same && m == msgs[0]
+		n := 0
+		for n < len(suffix) && n < len(m) && suffix[len(suffix)-1-n] == m[len(m)-1-n] {
+			n++
+		}
+		suffix = suffix[len(suffix)-n:]
+	}
+	if same {
+		return suffix
+	}
+	i := strings.Index(suffix, ": ")
+	if i < 0 {
+		return ""
+	}
+	return strings.TrimSpace(suffix[i+2:])
+}
+
+// syncUI shows progress on stderr: one bar per portal on a terminal, plain
+// lines otherwise. It can pause (for a reconnect prompt) and resume.
+//
+// A bar counts finished searches; its label says how many records arrived.
+// When a portal ends, its bar is completed only if the portal finished (ok or
+// partial); a portal that stopped (access ended, failed, interrupted) keeps
+// its bar where it was and says why, so a full bar always means done.
 type syncUI struct {
 	ios *term.IOStreams
 	tty bool
+	// ctx is the sync's context: once it is cancelled (Ctrl-C), searches
+	// still "finish" as cancelled, and counting them would fill the bar.
+	ctx context.Context
 
 	mu      gosync.Mutex
 	p       *mpb.Progress
@@ -307,13 +378,31 @@ type portalProgress struct {
 	planned, done, records int
 	finished               bool
 	status                 string
-	// label is what the bar shows; read by mpb's render goroutine without
+	// label is what the bar shows and blank says to hide the bar's filler
+	// (a stopped portal); both are read by mpb's render goroutine without
 	// u.mu (taking it there could deadlock with a bar update under u.mu).
 	label atomic.Pointer[string]
+	blank atomic.Bool
 }
 
-func newSyncUI(ios *term.IOStreams) *syncUI {
-	return &syncUI{ios: ios, tty: ios.ErrTTY, bars: map[string]*mpb.Bar{}, portals: map[string]*portalProgress{}}
+// newSyncUI draws bars when bars is true and stderr is a terminal.
+func newSyncUI(ctx context.Context, ios *term.IOStreams, bars bool) *syncUI {
+	return &syncUI{ctx: ctx, ios: ios, tty: ios.ErrTTY && bars, bars: map[string]*mpb.Bar{}, portals: map[string]*portalProgress{}}
+}
+
+// portalOutcome says in words how a portal's sync ended.
+func portalOutcome(status string) string {
+	switch status {
+	case sync.StatusOK:
+		return "complete"
+	case sync.StatusPartial:
+		return "incomplete"
+	case sync.StatusReconnect:
+		return "stopped: access ended"
+	case sync.StatusInterrupted:
+		return "interrupted"
+	}
+	return status
 }
 
 func (u *syncUI) event(ev sync.Event) {
@@ -325,8 +414,12 @@ func (u *syncUI) event(ev sync.Event) {
 		u.portals[ev.Portal] = pp
 		u.order = append(u.order, ev.Portal)
 	}
+	frozen := u.ctx.Err() != nil
 	switch ev.Kind {
 	case sync.EventPlanned:
+		if frozen {
+			return
+		}
 		pp.planned += ev.Searches
 		if !u.tty && ev.Type == "" {
 			fmt.Fprintf(u.ios.ErrOut, "%s: %d searches planned\n", ev.Portal, ev.Searches)
@@ -334,6 +427,9 @@ func (u *syncUI) event(ev sync.Event) {
 	case sync.EventPage:
 		pp.records += ev.Entries
 	case sync.EventSearchDone:
+		if frozen {
+			return
+		}
 		pp.done++
 	case sync.EventTypeDone:
 		if !u.tty && ev.Result != nil {
@@ -350,8 +446,11 @@ func (u *syncUI) event(ev sync.Event) {
 		}
 	case sync.EventPortalDone:
 		pp.finished, pp.status = true, ev.Status
+		if ev.Totals != nil {
+			pp.records = ev.Totals.Fetched
+		}
 		if !u.tty {
-			fmt.Fprintf(u.ios.ErrOut, "%s: done (%s)\n", ev.Portal, ev.Status)
+			fmt.Fprintf(u.ios.ErrOut, "%s: %s\n", ev.Portal, portalOutcome(ev.Status))
 		}
 	}
 	if u.tty && !u.closed {
@@ -359,19 +458,39 @@ func (u *syncUI) event(ev sync.Event) {
 	}
 }
 
+// labelLocked is the text after a portal's bar.
+func (pp *portalProgress) labelLocked() string {
+	counts := fmt.Sprintf("%d/%d searches, %d records", pp.done, pp.planned, pp.records)
+	switch {
+	case pp.finished && (pp.status == sync.StatusOK || pp.status == sync.StatusPartial):
+		return counts + ", " + portalOutcome(pp.status)
+	case pp.finished && pp.status == sync.StatusReconnect:
+		return "stopped: access ended"
+	case pp.finished && pp.status == sync.StatusInterrupted:
+		return fmt.Sprintf("interrupted after %d records (stored)", pp.records)
+	case pp.finished:
+		return fmt.Sprintf("%s after %d records", pp.status, pp.records)
+	case pp.planned == 0:
+		return "starting"
+	case pp.done >= pp.planned:
+		return counts + ", fetching referenced records"
+	}
+	return counts
+}
+
 // drawLocked updates (creating if needed) a portal's bar.
 func (u *syncUI) drawLocked(name string, pp *portalProgress) {
 	if u.p == nil {
 		u.p = mpb.New(mpb.WithOutput(u.ios.ErrOut), mpb.WithWidth(40), mpb.WithRefreshRate(150*time.Millisecond))
 	}
-	label := fmt.Sprintf("%d/%d searches, %d records", pp.done, pp.planned, pp.records)
-	if pp.finished {
-		label += " - " + pp.status
-	}
+	label := pp.labelLocked()
 	pp.label.Store(&label)
 	b, ok := u.bars[name]
 	if !ok {
-		b = u.p.AddBar(int64(max(pp.planned, 1)),
+		// Total 0 at creation: the bar never completes by itself when the
+		// searches are all done (references may still be fetched); only
+		// the portal's end completes or stops it.
+		b = u.p.AddBar(0,
 			mpb.PrependDecorators(decor.Name(name, decor.WCSyncSpaceR)),
 			mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
 				if l := pp.label.Load(); l != nil {
@@ -379,15 +498,41 @@ func (u *syncUI) drawLocked(name string, pp *portalProgress) {
 				}
 				return ""
 			})),
+			mpb.BarFillerMiddleware(func(base mpb.BarFiller) mpb.BarFiller {
+				return mpb.BarFillerFunc(func(w io.Writer, st decor.Statistics) error {
+					if pp.blank.Load() {
+						return nil
+					}
+					return base.Fill(w, st)
+				})
+			}),
 		)
 		u.bars[name] = b
 	}
-	if pp.finished {
-		b.SetTotal(int64(max(pp.planned, 1)), true)
-		return
+	total := int64(max(pp.planned, 1))
+	switch {
+	case !pp.finished:
+		b.SetTotal(total, false)
+		b.SetCurrent(int64(min(pp.done, pp.planned)))
+	case pp.status == sync.StatusOK || pp.status == sync.StatusPartial:
+		b.SetTotal(total, true)
+	default:
+		// Stopped: leave the bar where it was (hide it when nothing had
+		// started) and say why.
+		pp.blank.Store(pp.status != sync.StatusInterrupted)
+		b.Abort(false)
 	}
-	b.SetTotal(int64(max(pp.planned, 1)), false)
-	b.SetCurrent(int64(min(pp.done, max(pp.planned, 1))))
+}
+
+// restart forgets a portal's progress: it is being synced again after a
+// reconnect, and its new bar must not carry the old counts or outcome.
+func (u *syncUI) restart(name string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if _, ok := u.portals[name]; ok {
+		u.portals[name] = &portalProgress{}
+	}
+	delete(u.bars, name)
 }
 
 // pause stops drawing so a prompt can use the terminal.
@@ -401,9 +546,7 @@ func (u *syncUI) pause() {
 		return
 	}
 	for _, b := range bars {
-		if !b.Completed() {
-			b.Abort(false)
-		}
+		b.Abort(false) // no-op for a completed bar
 	}
 	p.Wait()
 }
@@ -426,19 +569,4 @@ func (u *syncUI) resume() {
 }
 
 // close finishes drawing; safe to call more than once.
-func (u *syncUI) close() {
-	u.mu.Lock()
-	p, bars := u.p, u.bars
-	u.p, u.bars = nil, map[string]*mpb.Bar{}
-	u.closed = true
-	u.mu.Unlock()
-	if p == nil {
-		return
-	}
-	for _, b := range bars {
-		if !b.Completed() {
-			b.Abort(false)
-		}
-	}
-	p.Wait()
-}
+func (u *syncUI) close() { u.pause() }

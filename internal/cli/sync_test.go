@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
+	gosync "sync"
 	"testing"
 	"time"
 
@@ -174,6 +178,94 @@ func TestSyncLapseWithoutTerminalExits4(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^sandbox\s+\(all\)\s+reconnect\s.*access ended: `).MatchString(out.String()) {
 		t.Errorf("report:\n%s", out)
+	}
+	// Types not reached are "stopped" because access ended, in words.
+	if !regexp.MustCompile(`(?m)^sandbox\s+Observation\s+stopped\s+0\s.*\saccess ended$`).MatchString(out.String()) ||
+		strings.Contains(out.String(), "skipped") {
+		t.Errorf("report does not say why types were not fetched:\n%s", out)
+	}
+	if regexp.MustCompile(`(?m) $`).MatchString(out.String()) {
+		t.Errorf("report lines end in blanks:\n%q", out)
+	}
+}
+
+// refuseSearches fails every FHIR search the same way, as a portal whose
+// FHIR server is down behind a working authorization server would.
+type refuseSearches struct{}
+
+func (refuseSearches) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.Contains(r.URL.Path, "/fhir/") && r.URL.RawQuery != "" {
+		return &http.Response{StatusCode: http.StatusNotFound, Status: "404 Not Found", Request: r,
+			Header: http.Header{"Content-Type": {"text/plain"}}, Body: io.NopCloser(strings.NewReader("gone"))}, nil
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func TestSyncEveryTypeFailedSaysSoOnce(t *testing.T) {
+	e := newSyncEnv(t)
+	f, _, _, errOut := e.factory(t, false, "")
+	if code := e.sync(t, f, SyncOptions{HTTP: &http.Client{Transport: refuseSearches{}}}); code != ExitPartial {
+		t.Fatalf("exit %d, want 3\n%s", code, errOut)
+	}
+	if !regexp.MustCompile(`(?m)^sandbox: failed: nothing could be fetched: HTTP 404 Not Found$`).MatchString(errOut.String()) ||
+		!strings.Contains(errOut.String(), "hint: check that you are online and the portal is up, then run `onerecord sync sandbox` again") {
+		t.Errorf("stderr:\n%s", errOut)
+	}
+	if strings.Contains(errOut.String(), "incomplete: AllergyIntolerance") {
+		t.Errorf("every type listed instead of the one cause:\n%s", errOut)
+	}
+}
+
+func TestCommonCause(t *testing.T) {
+	for _, tc := range []struct {
+		msgs []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"HTTP 503 Service Unavailable (retries exhausted)"}, "HTTP 503 Service Unavailable (retries exhausted)"},
+		{[]string{"HTTP 503 x", "HTTP 503 x"}, "HTTP 503 x"},
+		{[]string{"fhir: GET http://h/fhir/Condition?a=: dial tcp h: connect: connection refused (page 1)",
+			"fhir: GET http://h/fhir/Patient?_id=: dial tcp h: connect: connection refused (page 1)"},
+			"dial tcp h: connect: connection refused (page 1)"},
+		{[]string{"HTTP 500 Internal Server Error", "the server sent a malformed page: eof"}, ""},
+	} {
+		if got := commonCause(tc.msgs); got != tc.want {
+			t.Errorf("commonCause(%q) = %q, want %q", tc.msgs, got, tc.want)
+		}
+	}
+}
+
+// cancelOnFirstSearch cancels the sync's context when the first FHIR search
+// goes out, as Ctrl-C in the middle of a sync would.
+type cancelOnFirstSearch struct {
+	cancel context.CancelFunc
+	once   gosync.Once
+}
+
+func (c *cancelOnFirstSearch) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.Contains(r.URL.Path, "/fhir/") && r.URL.RawQuery != "" {
+		c.once.Do(c.cancel)
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func TestSyncInterruptedSaysItOnce(t *testing.T) {
+	e := newSyncEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f, _, _, errOut := e.factory(t, false, "")
+	hc := &http.Client{Transport: &cancelOnFirstSearch{cancel: cancel}}
+	err := runSync(ctx, &SyncOptions{F: f, Full: true, HTTP: hc})
+	if got := exitCode(ctx, err); got != ExitInterrupted {
+		t.Fatalf("exit %d, want 130 (%v)\n%s", got, err, errOut)
+	}
+	// The summary says it; Main must not add a bare "interrupted" line.
+	var ec *ExitCodeError
+	if !errors.As(err, &ec) || !ec.Silent {
+		t.Errorf("runSync returned %#v: Main would print another \"interrupted\"", err)
+	}
+	if !strings.Contains(errOut.String(), "sandbox: interrupted; what was fetched is stored") {
+		t.Errorf("stderr:\n%s", errOut)
 	}
 }
 
