@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -20,7 +21,41 @@ import (
 )
 
 // Version is set at build time with -ldflags "-X .../internal/cli.Version=...".
+// When it is not, the module version or the VCS revision from the build
+// information is shown.
 var Version = "dev"
+
+func version() string {
+	if Version != "dev" {
+		return Version
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return Version
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	rev, modified := "", false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return Version
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if modified {
+		rev += "-dirty"
+	}
+	return "dev-" + rev
+}
 
 // Main runs onerecord with os.Args and returns the process exit code.
 func Main() int {
@@ -99,7 +134,7 @@ onerecord signs you in to your patient portals (SMART on FHIR, in your own
 browser; it never asks for your password), downloads every record the portal
 lets you have into a private store on this machine, keeps it up to date
 incrementally, and tells you when a portal's access has lapsed.`),
-		Version:       Version,
+		Version:       version(),
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
