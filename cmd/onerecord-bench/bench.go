@@ -43,7 +43,10 @@ type bench struct {
 type sizeResult struct {
 	size                 int
 	stored               int
-	fullSync, wire       time.Duration
+	fullSync, wire       time.Duration // medians over the repeats
+	syncCPU              time.Duration // CPU of the onerecord sync process (user+system)
+	sandboxSyncCPU       time.Duration // CPU of the sandbox while it served the sync
+	sandboxWireCPU       time.Duration // CPU of the sandbox while it served the wire baseline
 	wireRequests         int
 	fullRequests         int
 	resync               time.Duration
@@ -162,6 +165,7 @@ type procResult struct {
 	exit     int
 	wall     time.Duration
 	maxRSS   int64
+	cpu      time.Duration // user + system
 	stderrTx string
 }
 
@@ -186,6 +190,7 @@ func (b *bench) onerecord(ctx context.Context, home string, args ...string) (pro
 		return r, fmt.Errorf("onerecord %s: %w", strings.Join(args, " "), err)
 	}
 	r.maxRSS = maxRSS(cmd.ProcessState)
+	r.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	return r, nil
 }
 
@@ -268,20 +273,6 @@ func (b *bench) measureSize(ctx context.Context, n int) (sizeResult, error) {
 		return r, err
 	}
 
-	home := filepath.Join(b.tmp, fmt.Sprintf("home-%d", n))
-	for _, args := range [][]string{
-		{"portals", "add", "sandbox", "--fhir-base", base, "--client-id", "onerecord-bench"},
-		{"connect", "sandbox", "--timeout", "1m"},
-	} {
-		pr, err := b.onerecord(ctx, home, args...)
-		if err != nil {
-			return r, err
-		}
-		if pr.exit != 0 {
-			return r, fmt.Errorf("onerecord %s: exit %d\n%s", strings.Join(args, " "), pr.exit, lastLines(pr.stderrTx, 10))
-		}
-	}
-
 	// The wire baseline and the ingest measurement use their own
 	// connection (same patient, same scopes) made in this process.
 	conn, err := benchkit.Connect(ctx, base, filepath.Join(b.tmp, fmt.Sprintf("wire-%d", n)))
@@ -316,24 +307,53 @@ func (b *bench) measureSize(ctx context.Context, n int) (sizeResult, error) {
 		return r, err
 	}
 
-	b.logf("size %d: full sync (onerecord sync)", n)
-	full, err := b.onerecord(ctx, home, "sync", "--no-prompt", "--json")
-	if err != nil {
-		return r, err
-	}
-	fs, err := parseSync(full)
-	if err != nil {
-		return r, err
-	}
-	r.fullSync, r.rssBytes, r.fullExit = full.wall, full.maxRSS, full.exit
-	r.fullRequests, r.stored = fs.Portals[0].Totals.Requests, fs.Portals[0].Totals.New
+	// Full sync and wire alternate, each into a fresh home; the medians
+	// are reported (other load on the machine hits single runs).
+	var fulls, wires, cpus, sbSync, sbWire []time.Duration
+	var rsss []int64
+	var home string
+	for i := range b.cfg.repeat {
+		home = filepath.Join(b.tmp, fmt.Sprintf("home-%d-%d", n, i))
+		for _, args := range [][]string{
+			{"portals", "add", "sandbox", "--fhir-base", base, "--client-id", "onerecord-bench"},
+			{"connect", "sandbox", "--timeout", "1m"},
+		} {
+			pr, err := b.onerecord(ctx, home, args...)
+			if err != nil {
+				return r, err
+			}
+			if pr.exit != 0 {
+				return r, fmt.Errorf("onerecord %s: exit %d\n%s", strings.Join(args, " "), pr.exit, lastLines(pr.stderrTx, 10))
+			}
+		}
+		b.logf("size %d: full sync %d/%d (onerecord sync)", n, i+1, b.cfg.repeat)
+		before := processCPU(sb.Process.Pid)
+		full, err := b.onerecord(ctx, home, "sync", "--no-prompt", "--json")
+		if err != nil {
+			return r, err
+		}
+		sbSync = append(sbSync, processCPU(sb.Process.Pid)-before)
+		fs, err := parseSync(full)
+		if err != nil {
+			return r, err
+		}
+		fulls, rsss, cpus = append(fulls, full.wall), append(rsss, full.maxRSS), append(cpus, full.cpu)
+		r.fullExit = full.exit
+		r.fullRequests, r.stored = fs.Portals[0].Totals.Requests, fs.Portals[0].Totals.New
 
-	b.logf("size %d: wire baseline", n)
-	w, err := wire()
-	if err != nil {
-		return r, err
+		b.logf("size %d: wire baseline %d/%d", n, i+1, b.cfg.repeat)
+		before = processCPU(sb.Process.Pid)
+		w, err := wire()
+		if err != nil {
+			return r, err
+		}
+		sbWire = append(sbWire, processCPU(sb.Process.Pid)-before)
+		wires = append(wires, w.Elapsed)
+		r.wireRequests = w.Requests
 	}
-	r.wire, r.wireRequests = w.Elapsed, w.Requests
+	r.fullSync, r.wire, r.syncCPU = median(fulls), median(wires), median(cpus)
+	r.sandboxSyncCPU, r.sandboxWireCPU = median(sbSync), median(sbWire)
+	r.rssBytes = median(rsss)
 
 	b.logf("size %d: no-change re-sync", n)
 	re, err := b.onerecord(ctx, home, "sync", "--no-prompt", "--json")
@@ -411,6 +431,16 @@ func (b *bench) measureStatus(ctx context.Context) (*statusResult, error) {
 	return s, nil
 }
 
+// median of xs (the upper middle for an even count).
+func median[T int64 | time.Duration](xs []T) T {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]T(nil), xs...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
 func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", d.Seconds()*1000) }
 
 func secs(d time.Duration) string {
@@ -428,14 +458,15 @@ func (b *bench) table() string {
 	host, _ := os.Hostname()
 	fmt.Fprintf(&sb, "onerecord-bench  %s  %s/%s  %d CPUs  %s  %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"),
 		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), host)
-	fmt.Fprintf(&sb, "| resources | full sync | wire | ratio | no-change re-sync | re-sync requests (max) | peak RSS | ingest |\n")
-	fmt.Fprintf(&sb, "|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&sb, "| resources | full sync | wire | ratio | no-change re-sync | re-sync requests (max) | peak RSS | ingest | CPU: sync / sandbox (sync) / sandbox (wire) |\n")
+	fmt.Fprintf(&sb, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range b.rows {
-		fmt.Fprintf(&sb, "| %d | %s | %s | %.2fx | %s (%.1f%%) | %d (%d) | %s | %.0f/s |\n",
+		fmt.Fprintf(&sb, "| %d | %s | %s | %.2fx | %s (%.1f%%) | %d (%d) | %s | %.0f/s | %s / %s / %s |\n",
 			r.stored, secs(r.fullSync), secs(r.wire), r.fullSync.Seconds()/r.wire.Seconds(),
 			ms(r.resync), 100*r.resync.Seconds()/r.fullSync.Seconds(), r.resyncRequests, r.types+3,
-			mb(r.rssBytes), r.ingestRate)
+			mb(r.rssBytes), r.ingestRate, secs(r.syncCPU), secs(r.sandboxSyncCPU), secs(r.sandboxWireCPU))
 	}
+	fmt.Fprintf(&sb, "\nfull sync, wire, CPU and RSS are medians of %d runs; load average at the end: %s\n", b.cfg.repeat, loadAverage())
 	if s := b.status; s != nil {
 		fmt.Fprintf(&sb, "\nonerecord status, %d portals / %d resources (%s store): median %s (min %s, max %s, %d runs)\n",
 			s.portals, s.resources, mb(s.dbBytes), ms(s.median), ms(s.min), ms(s.max), s.runs)

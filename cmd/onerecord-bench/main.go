@@ -4,7 +4,7 @@
 // the store's ingest rate and `onerecord status` time on a large store, with
 // PASS/FAIL against the performance targets (docs/performance.md).
 //
-//	go run ./cmd/onerecord-bench [--sizes 10000,100000] [--out FILE]
+//	go run ./cmd/onerecord-bench [--sizes 10000,100000] [--out FILE] [--repeat 3]
 //
 // It builds the onerecord binary, runs `onerecord sandbox` as a child
 // process per size, adds and connects the portal with the real CLI (its
@@ -38,6 +38,7 @@ type config struct {
 	statusRuns      int
 	binary          string
 	keep            bool
+	repeat          int
 }
 
 func main() {
@@ -54,12 +55,13 @@ func run() int {
 		binary  = flag.String("onerecord", "", "onerecord binary to measure (default: go build ./cmd/onerecord)")
 		helper  = flag.String("browser-helper", "", "internal: act as $BROWSER and follow this sign-in URL")
 		keepTmp = flag.Bool("keep", false, "keep the temporary homes (for inspection)")
+		repeat  = flag.Int("repeat", 3, "full syncs and wire runs per size (medians are reported)")
 	)
 	flag.Parse()
 	if *helper != "" {
 		return browserHelper(*helper)
 	}
-	cfg := config{out: *out, statusPortals: *sp, statusResources: *sr, statusRuns: *runs, binary: *binary, keep: *keepTmp}
+	cfg := config{out: *out, statusPortals: *sp, statusResources: *sr, statusRuns: *runs, binary: *binary, keep: *keepTmp, repeat: max(*repeat, 1)}
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 50 {
