@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onerecord/onerecord/internal/sandbox"
 	"github.com/onerecord/onerecord/internal/store"
 	"github.com/onerecord/onerecord/pkg/fhir"
 )
@@ -87,5 +88,47 @@ func TestPageWriterStopsOnStoreError(t *testing.T) {
 	}
 	if err := w.close(); !errors.As(err, &se) {
 		t.Fatalf("close: %v, want a store error", err)
+	}
+}
+
+// A full pull remembers ids only where something could be marked deleted:
+// a type the store held resources of, or $everything.
+func TestCollectIDsOnlyWhenSomethingIsStored(t *testing.T) {
+	ps, _ := pageWriterFixture(t)
+	ps.types["Observation"] = &typeState{noneStored: true}
+	ps.types["Condition"] = &typeState{}
+	for _, tt := range []struct {
+		s    Search
+		want bool
+	}{
+		{Search{Type: "Observation"}, false},
+		{Search{Type: "Condition"}, true},
+		{Search{Type: "Encounter"}, true}, // unplanned: unknown, collect
+		{Search{Everything: true}, true},
+	} {
+		if got := ps.collectIDs(tt.s); got != tt.want {
+			t.Errorf("collectIDs(%+v) = %v, want %v", tt.s, got, tt.want)
+		}
+	}
+}
+
+// A first sync marks nothing deleted, and a later full pull still finds
+// what the server deleted (ids are collected once the type is stored).
+func TestFirstSyncThenDeletionStillDetected(t *testing.T) {
+	e := newTestEnv(t, sandbox.Options{Resources: 500, Seed: 5})
+	first := onlyPortal(t, e.run(Options{}))
+	if first.Status != StatusOK || first.Totals.Deleted != 0 {
+		t.Fatalf("first sync: %s, %+v", first.Status, first.Totals)
+	}
+	ids := e.searchIDs("Procedure")
+	if len(ids) < 2 {
+		t.Fatalf("need Procedures, have %v", ids)
+	}
+	if err := e.sb.DeleteResource("Procedure", ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	p := onlyPortal(t, e.run(Options{Full: true}))
+	if pr := p.Type("Procedure"); p.Status != StatusOK || pr == nil || pr.Deleted != 1 {
+		t.Fatalf("full re-pull after a deletion: %s, %+v", p.Status, pr)
 	}
 }

@@ -45,10 +45,14 @@ type portalSync struct {
 
 // typeState is one resource type's progress.
 type typeState struct {
-	rep        TypeReport
-	pending    int
-	seen       map[string]bool
-	allFull    bool // every finished search was a complete full pull
+	rep     TypeReport
+	pending int
+	seen    map[string]bool
+	allFull bool // every finished search was a complete full pull
+	// noneStored: the store held no live resource of this type when the
+	// run began, so nothing can be marked deleted and the ids of its
+	// searches are not collected (a first sync keeps no id set in memory).
+	noneStored bool
 	notGranted int
 	done       bool
 }
@@ -178,8 +182,13 @@ func (ps *portalSync) sync(parent context.Context) {
 	for _, t := range ps.plan.NotGranted {
 		ps.types[t] = &typeState{rep: TypeReport{Type: t, Status: TypeNotGranted, Error: "not in the granted scopes"}, done: true}
 	}
+	stored, err := e.Store.CountResources(ctx, p.Name)
+	if err != nil {
+		stored = nil // unknown: collect ids for every type
+	}
 	for _, t := range ps.plan.Types {
-		ps.types[t] = &typeState{rep: TypeReport{Type: t}, allFull: true, seen: map[string]bool{}}
+		ps.types[t] = &typeState{rep: TypeReport{Type: t}, allFull: true, seen: map[string]bool{},
+			noneStored: stored != nil && stored[t] == 0}
 	}
 	everything := len(ps.plan.Searches) == 1 && ps.plan.Searches[0].Everything
 	if everything {
@@ -258,7 +267,7 @@ func (ps *portalSync) runSearch(ctx context.Context, s Search) searchOutcome {
 	}
 
 	var bundleTime string
-	w := ps.newPageWriter(ctx, s, full)
+	w := ps.newPageWriter(ctx, s, full && ps.collectIDs(s))
 	stats, err := ps.client.Search(ctx, s.Path, params, func(pg *fhir.Page) error {
 		if pg.Number == 1 {
 			bundleTime = pg.LastUpdated
@@ -293,6 +302,19 @@ func (ps *portalSync) runSearch(ctx context.Context, s Search) searchOutcome {
 	}
 	out.complete, out.full, out.seen = true, full, seen
 	return out
+}
+
+// collectIDs reports whether a full pull by s must remember the ids it
+// sees for deletion detection: not for a type the store held none of when
+// the run began. $everything spans every type and always collects.
+func (ps *portalSync) collectIDs(s Search) bool {
+	if s.Everything {
+		return true
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ts, ok := ps.types[s.Type]
+	return !ok || !ts.noneStored
 }
 
 // runRead fetches one resource by id (Patient when only read is granted).
@@ -462,7 +484,7 @@ func (ps *portalSync) markEverythingDeleted(ctx context.Context, seen map[string
 func (ps *portalSync) typeDone(ctx context.Context, typ string) {
 	ps.mu.Lock()
 	ts := ps.typeLocked(typ)
-	markDeleted := ts.rep.Status == "" && ts.allFull && ts.notGranted == 0 && ts.rep.Complete > 0 && ts.seen != nil &&
+	markDeleted := ts.rep.Status == "" && ts.allFull && ts.notGranted == 0 && ts.rep.Complete > 0 && ts.seen != nil && !ts.noneStored &&
 		!(len(ps.plan.Searches) == 1 && ps.plan.Searches[0].Everything)
 	seen := ts.seen
 	ps.mu.Unlock()
