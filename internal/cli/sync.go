@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/vbauerster/cupwriter"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
@@ -481,7 +483,7 @@ func (pp *portalProgress) labelLocked() string {
 // drawLocked updates (creating if needed) a portal's bar.
 func (u *syncUI) drawLocked(name string, pp *portalProgress) {
 	if u.p == nil {
-		u.p = mpb.New(mpb.WithOutput(u.ios.ErrOut), mpb.WithWidth(40), mpb.WithRefreshRate(150*time.Millisecond))
+		u.p = mpb.New(barOutput(u.ios.ErrOut), mpb.WithWidth(40), mpb.WithRefreshRate(150*time.Millisecond))
 	}
 	label := pp.labelLocked()
 	pp.label.Store(&label)
@@ -522,6 +524,31 @@ func (u *syncUI) drawLocked(name string, pp *portalProgress) {
 		pp.blank.Store(pp.status != sync.StatusInterrupted)
 		b.Abort(false)
 	}
+}
+
+// barOutput is where mpb draws. On a terminal every redraw starts with a
+// carriage return: mpb moves the cursor up and erases from the cursor on,
+// and when something moved the cursor off column 0 meanwhile (the terminal
+// echoing ^C, above all) the old bar's first characters would stay and the
+// new one would be drawn after them ("lolocal  [===").
+func barOutput(w io.Writer) mpb.ContainerOption {
+	f, ok := w.(*os.File)
+	if !ok {
+		return mpb.WithOutput(w)
+	}
+	cw := cupwriter.New(carriageReturn{f}, false)
+	cw.SetTermFd(int(f.Fd()))
+	return mpb.WithConsoleWriter(cw)
+}
+
+// carriageReturn writes "\r" before each write, in the same write.
+type carriageReturn struct{ w io.Writer }
+
+func (c carriageReturn) Write(p []byte) (int, error) {
+	if _, err := c.w.Write(append([]byte{'\r'}, p...)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // restart forgets a portal's progress: it is being synced again after a
