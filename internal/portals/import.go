@@ -47,10 +47,10 @@ func (d *Directory) Import(ctx context.Context, src string) (ImportResult, error
 	f, err := os.Open(src)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return ImportResult{}, withHint(fmt.Errorf("open %s: %w", src, err),
+			return ImportResult{}, withHint(fmt.Errorf("portals: %w", err), // err names the path
 				"give the path of a bundle file, or an https:// URL")
 		}
-		return ImportResult{}, fmt.Errorf("open bundle: %w", err)
+		return ImportResult{}, fmt.Errorf("portals: %w", err)
 	}
 	defer f.Close()
 	return d.ImportReader(ctx, f)
