@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/onerecord/onerecord/internal/grant"
+	"github.com/onerecord/onerecord/internal/portals"
 	"github.com/onerecord/onerecord/internal/store"
 	"github.com/onerecord/onerecord/pkg/smart"
 )
@@ -53,17 +54,39 @@ func runDisconnect(ctx context.Context, opts *DisconnectOptions) error {
 	}
 	p, err := st.GetPortal(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
+		if _, rerr := (&portals.Directory{Store: st}).Resolve(ctx, name); rerr == nil {
+			// A directory entry (a built-in, say) never connected here.
+			fmt.Fprintf(f.IO.ErrOut, "%s is not connected; nothing to disconnect.\n", name)
+			return nil
+		}
 		return WithHint(fmt.Errorf("no portal named %q in this store", name), "run `onerecord status` to see your portals")
 	}
 	if err != nil {
 		return err
 	}
+	if p.Conn.State != store.StateConnected && p.Conn.State != store.StateDisconnected {
+		// Never connected: no tokens to revoke, and marking it
+		// "disconnected" would only make status call for a reconnect.
+		fmt.Fprintf(f.IO.ErrOut, "%s is not connected; nothing to disconnect.\n", name)
+		if !opts.Purge {
+			return nil
+		}
+		return purgePortal(ctx, f, st, name, opts.Yes)
+	}
+	wasConnected := p.Conn.State == store.StateConnected
 	m := &grant.Manager{Store: st, Secrets: f.Keychain(), HTTP: f.HTTPClient(), Home: f.Home(), Now: f.Now}
 	revoked, err := m.Disconnect(ctx, p)
 	if err != nil {
 		return fmt.Errorf("disconnect %s: %w", name, err)
 	}
 	switch {
+	case !wasConnected:
+		reason := p.Conn.Reason
+		if reason == "" {
+			reason = "access ended"
+		}
+		fmt.Fprintf(f.IO.ErrOut, "%s was already disconnected (%s); deleted whatever was left of its tokens from the keychain.\n"+
+			"onerecord will not ask to reconnect it any more; `onerecord connect %s` connects it again.\n", name, reason, name)
 	case revoked:
 		fmt.Fprintf(f.IO.ErrOut, "Revoked onerecord's access at %s and deleted its tokens from the keychain.\n", name)
 	case hasRevocationEndpoint(p):
@@ -81,7 +104,13 @@ func runDisconnect(ctx context.Context, opts *DisconnectOptions) error {
 		fmt.Fprintf(f.IO.ErrOut, "Your %d downloaded records from %s are kept (delete them with `onerecord disconnect %s --purge`).\n", totals[name], name, name)
 		return nil
 	}
-	if !opts.Yes {
+	return purgePortal(ctx, f, st, name, opts.Yes)
+}
+
+// purgePortal deletes a portal and its records from the store, asking first
+// unless yes.
+func purgePortal(ctx context.Context, f *Factory, st *store.Store, name string, yes bool) error {
+	if !yes {
 		ok, err := f.IO.Confirm(fmt.Sprintf("Delete every record downloaded from %s from this machine?", name), false)
 		if err != nil {
 			return err

@@ -150,10 +150,11 @@ func TestDisconnectRevokesAndKeepsRecords(t *testing.T) {
 	if e.refreshWorks(t, ts.RefreshToken) {
 		t.Fatal("the sandbox still accepts the refresh token after revocation")
 	}
-	// status shows it disconnected "by you" and exits 4.
+	// status shows it disconnected "by you"; that is no lapse, so exit 0
+	// (a cron job watching for exit 4 must not alert on a choice).
 	ios, _, out, _ := term.Test()
 	code = runWithFactory(context.Background(), ios, func(f *Factory) { f.Secrets = e.secrets }, []string{"--home", e.home.Dir, "status"})
-	if code != ExitReconnect || !strings.Contains(out.String(), "disconnected by you") {
+	if code != ExitOK || !strings.Contains(out.String(), "disconnected (by you)") {
 		t.Fatalf("status exit %d:\n%s", code, out.String())
 	}
 }
@@ -253,5 +254,61 @@ func TestDisconnectPurge(t *testing.T) {
 	}
 	if _, n := e.portal(t, "clinic"); n != -1 {
 		t.Fatalf("portal still there after purge (records %d)", n)
+	}
+}
+
+// TestDisconnectWhatIsNotConnected: disconnecting a portal that has nothing
+// to revoke says so and changes nothing; disconnecting a lapsed portal
+// says it was already disconnected; a portal the person disconnected no
+// longer makes status exit 4 or sync ask to reconnect it.
+func TestDisconnectWhatIsNotConnected(t *testing.T) {
+	e := newDisconnectEnv(t)
+	ctx := context.Background()
+	st, err := store.Open(ctx, e.home.DBPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutPortal(ctx, store.Portal{Name: "added", FHIRBase: "https://fhir.example.org/r4", ClientID: "x", Source: "user"}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	// Added but never connected, and a built-in never used here.
+	for _, name := range []string{"added", "epic-sandbox"} {
+		code, msg := e.run(t, false, "", "disconnect", name)
+		if code != ExitOK || msg != name+" is not connected; nothing to disconnect.\n" {
+			t.Errorf("disconnect %s: exit %d\n%s", name, code, msg)
+		}
+	}
+	if p, _ := e.portal(t, "added"); p.Conn.State == store.StateDisconnected {
+		t.Errorf("a never-connected portal was marked disconnected: %+v", p.Conn)
+	}
+	if code, msg := e.run(t, false, "", "status"); code != ExitOK {
+		t.Errorf("status after disconnecting nothing: exit %d\n%s", code, msg)
+	}
+
+	// A lapsed portal: already disconnected, said as such.
+	e.connect(t, "clinic", 3)
+	e.sb.RevokeAll()
+	if code, msg := e.run(t, false, "", "status", "--check"); code != ExitReconnect {
+		t.Fatalf("status --check after the revoke: exit %d\n%s", code, msg)
+	}
+	code, msg := e.run(t, false, "", "disconnect", "clinic")
+	if code != ExitOK || !strings.Contains(msg, "clinic was already disconnected (") || strings.Contains(msg, "did not confirm") {
+		t.Errorf("disconnect of a lapsed portal: exit %d\n%s", code, msg)
+	}
+
+	// Disconnected by the person: status shows it without calling for a
+	// reconnect; sync leaves it alone unless named.
+	ios, _, out, _ := term.Test()
+	code = runWithFactory(ctx, ios, func(f *Factory) { f.Secrets = e.secrets }, []string{"--home", e.home.Dir, "status"})
+	if code != ExitOK || !strings.Contains(out.String(), "disconnected (by you)") || !strings.Contains(out.String(), "hint: clinic: you disconnected it;") {
+		t.Errorf("status after disconnect: exit %d\n%s", code, out)
+	}
+	if code, msg := e.run(t, true, "y\n", "sync"); code != ExitError || !strings.Contains(msg, "no connected portals to sync") || strings.Contains(msg, "Reconnect now?") {
+		t.Errorf("sync with only a portal disconnected by the person: exit %d\n%s", code, msg)
+	}
+	if code, msg := e.run(t, false, "", "sync", "clinic"); code != ExitReconnect {
+		t.Errorf("sync naming the disconnected portal: exit %d, want 4\n%s", code, msg)
 	}
 }

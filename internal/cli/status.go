@@ -38,7 +38,8 @@ States: connected, expiring (the grant ends within 14 days, or access ends
 within 24 hours and there is no refresh token), disconnected (access ended;
 records are kept), not_connected.
 
-Exit code 4 when any portal needs reconnecting, 0 otherwise.`),
+Exit code 4 when any portal needs reconnecting (its access ended without
+you asking; a portal you disconnected yourself does not count), 0 otherwise.`),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runStatus(cmd.Context(), opts)
@@ -181,11 +182,19 @@ func renderStatus(ios *term.IOStreams, rows []portalstatus.Row, now time.Time) {
 	tb.Row("PORTAL", "STATE", "PATIENT", "LAST SYNC", "RECORDS", "ACCESS")
 	for _, r := range rows {
 		state := r.State
-		if r.Reason != "" && r.State == portalstatus.Disconnected {
+		switch {
+		case r.ByYou():
+			state += " (by you)"
+		case r.Reason != "" && r.State == portalstatus.Disconnected:
 			state += " (" + r.Reason + ")"
 		}
 		if ios.OutTTY {
-			state = ios.Colour(stateColour(r.State), stateSymbol(r.State)+" "+state)
+			sym, col := stateSymbol(r.State), stateColour(r.State)
+			if r.ByYou() {
+				// Not a lapse: nothing is wrong, so no red cross.
+				sym, col = "-", "cyan"
+			}
+			state = ios.Colour(col, sym+" "+state)
 		}
 		last := "never"
 		if r.LastSync != nil {
@@ -200,7 +209,11 @@ func renderStatus(ios *term.IOStreams, rows []portalstatus.Row, now time.Time) {
 	tb.Render(ios.Out)
 	for _, r := range rows {
 		if r.Hint != "" {
-			fmt.Fprintf(ios.Out, "%s %s: %s\n", ios.Colour(hintColour(r.State), "hint:"), r.Portal, r.Hint)
+			col := hintColour(r.State)
+			if r.ByYou() {
+				col = "cyan"
+			}
+			fmt.Fprintf(ios.Out, "%s %s: %s\n", ios.Colour(col, "hint:"), r.Portal, r.Hint)
 		}
 	}
 }

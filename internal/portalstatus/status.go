@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/onerecord/onerecord/internal/grant"
 	"github.com/onerecord/onerecord/internal/store"
 )
 
@@ -48,10 +49,16 @@ type Row struct {
 }
 
 // NeedsAction reports whether the person must do something for this portal.
-func (r Row) NeedsAction() bool { return r.State == Disconnected || r.State == Expiring }
+func (r Row) NeedsAction() bool { return r.NeedsReconnect() || r.State == Expiring }
 
-// NeedsReconnect reports whether the portal's access has ended.
-func (r Row) NeedsReconnect() bool { return r.State == Disconnected }
+// NeedsReconnect reports whether the portal's access has ended without the
+// person asking for it (a portal they disconnected themselves is not a lapse
+// to reconnect).
+func (r Row) NeedsReconnect() bool { return r.State == Disconnected && !r.ByYou() }
+
+// ByYou reports whether the person disconnected the portal themselves
+// (`onerecord disconnect`).
+func (r Row) ByYou() bool { return r.State == Disconnected && r.Reason == grant.ReasonByYou }
 
 func timePtr(t time.Time) *time.Time {
 	if t.IsZero() {
@@ -120,10 +127,15 @@ func Compute(p store.Portal, resources int, now time.Time) Row {
 		r.State = NotConnected
 		r.Access = "never connected"
 	}
-	switch r.State {
-	case Disconnected:
+	switch {
+	case r.ByYou():
+		if !c.DisconnectedAt.IsZero() {
+			r.Access = "disconnected " + day(c.DisconnectedAt)
+		}
+		r.Hint = fmt.Sprintf("you disconnected it; `onerecord connect %s` connects it again (your %d downloaded records are kept)", p.Name, resources)
+	case r.State == Disconnected:
 		r.Hint = fmt.Sprintf("run `onerecord connect %s` to sign in again; your %d downloaded records are kept", p.Name, resources)
-	case Expiring:
+	case r.State == Expiring:
 		r.Hint = fmt.Sprintf("run `onerecord connect %s` before access ends to keep it renewing", p.Name)
 	}
 	return r

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onerecord/onerecord/internal/grant"
 	"github.com/onerecord/onerecord/internal/store"
 )
 
@@ -40,6 +41,11 @@ func TestCompute(t *testing.T) {
 			c.Reason = "refresh rejected"
 			c.DisconnectedAt = time.Date(2026, 10, 20, 9, 0, 0, 0, time.UTC)
 		}), Disconnected, "access ended 2026-10-20 (refresh rejected)", true},
+		{"disconnected by you", conn(func(c *store.Connection) {
+			c.State = store.StateDisconnected
+			c.Reason = grant.ReasonByYou
+			c.DisconnectedAt = time.Date(2026, 10, 20, 9, 0, 0, 0, time.UTC)
+		}), Disconnected, "disconnected 2026-10-20", true},
 		{"never", store.Portal{Name: "clinic"}, NotConnected, "never connected", false},
 	}
 	for _, tt := range tests {
@@ -53,6 +59,11 @@ func TestCompute(t *testing.T) {
 			}
 			if tt.wantHint && !strings.Contains(r.Hint, "onerecord connect clinic") {
 				t.Fatalf("hint lacks the command: %q", r.Hint)
+			}
+			// Only a lapse needs reconnecting; a portal the person
+			// disconnected does not make status exit 4.
+			if lapsed := r.State == Disconnected && tt.name != "disconnected by you"; r.NeedsReconnect() != lapsed || r.NeedsAction() != (lapsed || r.State == Expiring) {
+				t.Fatalf("NeedsReconnect %v, NeedsAction %v for %s", r.NeedsReconnect(), r.NeedsAction(), tt.name)
 			}
 			if r.Resources != 42 {
 				t.Fatalf("resources = %d", r.Resources)

@@ -176,7 +176,10 @@ func (e *Engine) selectPortals(ctx context.Context, names []string) ([]store.Por
 		}
 		var out []store.Portal
 		for _, p := range all {
-			if p.Conn.State == store.StateConnected || p.Conn.State == store.StateDisconnected {
+			// A portal the person disconnected themselves is left alone
+			// (no reconnect prompt, no exit 4) unless they name it.
+			byYou := p.Conn.State == store.StateDisconnected && p.Conn.Reason == grant.ReasonByYou
+			if p.Conn.State == store.StateConnected || p.Conn.State == store.StateDisconnected && !byYou {
 				out = append(out, p)
 			}
 		}
