@@ -41,6 +41,14 @@ type portalSync struct {
 	planned  int
 	refsRep  RefReport
 	requests int64
+	// cursors of the searches that ran to the end, saved only when the
+	// run's references were fetched too (see saveCursors).
+	cursors []pendingCursor
+}
+
+type pendingCursor struct {
+	typ string
+	c   store.Cursor
 }
 
 // typeState is one resource type's progress.
@@ -212,6 +220,33 @@ func (ps *portalSync) sync(parent context.Context) {
 		return
 	}
 	ps.fetchReferences(ctx)
+	ps.saveCursors(ctx)
+}
+
+// saveCursors records where each completed search got to. It happens after
+// the referenced resources were fetched, and not at all when that was cut
+// short: the references are only gathered from the pages a search stores,
+// so a cursor saved earlier would make the next run skip those pages and
+// never fetch what they refer to. Without its cursor a search pulls in full
+// again next time (unchanged resources are not rewritten).
+func (ps *portalSync) saveCursors(ctx context.Context) {
+	ps.mu.Lock()
+	pending := ps.cursors
+	ps.cursors = nil
+	ok := ps.lapse == nil && ps.refsRep.Failed == 0
+	ps.mu.Unlock()
+	if !ok || ctx.Err() != nil {
+		return
+	}
+	for _, pc := range pending {
+		if err := ps.e.Store.SetCursor(context.WithoutCancel(ctx), ps.portal.Name, pc.c); err != nil {
+			ps.mu.Lock()
+			if ts := ps.typeLocked(pc.typ); ts.rep.Status != TypeFailed {
+				ts.rep.Status, ts.rep.Error = TypeFailed, "could not record how far the sync got: "+err.Error()
+			}
+			ps.mu.Unlock()
+		}
+	}
 }
 
 func (ps *portalSync) spawn(ctx context.Context, s Search) {
@@ -279,7 +314,6 @@ func (ps *portalSync) runSearch(ctx context.Context, s Search) searchOutcome {
 		err = werr
 	}
 	seen, maxSeenRaw := w.seen, w.maxSeenRaw
-	wctx := context.WithoutCancel(ctx)
 	out := searchOutcome{requests: stats.Requests}
 	if err != nil {
 		out.err = err
@@ -294,10 +328,13 @@ func (ps *portalSync) runSearch(ctx context.Context, s Search) searchOutcome {
 			next = prev.LastUpdated
 		}
 		if next != "" {
-			if err := e.Store.SetCursor(wctx, name, store.Cursor{Key: s.Key, LastUpdated: next, Complete: true, UpdatedAt: e.now()}); err != nil {
-				out.err = &storeError{err}
-				return out
+			typ := s.Type
+			if s.Everything {
+				typ = "Patient"
 			}
+			ps.mu.Lock()
+			ps.cursors = append(ps.cursors, pendingCursor{typ, store.Cursor{Key: s.Key, LastUpdated: next, Complete: true, UpdatedAt: e.now()}})
+			ps.mu.Unlock()
 		}
 	}
 	out.complete, out.full, out.seen = true, full, seen
