@@ -41,7 +41,7 @@ const EnvBrowser = "BROWSER"
 // its command is run without a shell, split into words like a shell would
 // for simple quoting; the URL is its last argument, or replaces each "%s"
 // in it. The command's output goes to errOut (nil discards it) while Open
-// runs. Otherwise github.com/cli/browser opens the URL.
+// runs, and is discarded after. Otherwise github.com/cli/browser opens the URL.
 func Open(ctx context.Context, rawURL string, errOut io.Writer) error {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -91,13 +91,12 @@ func openWithCommand(ctx context.Context, env, rawURL string, errOut io.Writer) 
 	cmd := exec.Command(argv[0], argv[1:]...)
 	// Deliberately not exec.CommandContext: ending the sign-in must not kill
 	// the person's browser.
-	var gate *gatedWriter
-	switch w := errOut.(type) {
-	case nil:
-	case *os.File:
-		cmd.Stdout, cmd.Stderr = w, w
-	default:
-		gate = &gatedWriter{w: w}
+	// Output is passed on only while Open waits (an immediate failure is
+	// worth seeing), also when errOut is the terminal: a browser that lives
+	// on keeps writing (Chromium logs D-Bus and GPU errors for minutes),
+	// which would land in the middle of a sync's progress bars.
+	if errOut != nil {
+		gate := &gatedWriter{w: errOut}
 		cmd.Stdout, cmd.Stderr = gate, gate
 		defer gate.close()
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -122,21 +123,42 @@ while [ ! -f "`+stop+`" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
 echo late output >&2
 `)
 	t.Setenv(EnvBrowser, script)
-	var errOut bytes.Buffer
-	if err := Open(context.Background(), testURL, &errOut); err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	// Open has returned while the command still runs; stop it, and its
-	// late output must not reach errOut (the caller has moved on).
-	if err := os.WriteFile(stop, nil, 0o600); err != nil {
+	// errOut as a buffer, and as a file (the terminal is an *os.File: late
+	// browser noise there would tear a sync's progress bars).
+	errFile, err := os.Create(filepath.Join(dir, "stderr"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got := readArgs(t, started); got[0] != testURL {
-		t.Errorf("argument = %q", got)
-	}
-	time.Sleep(300 * time.Millisecond) // let the script finish and be reaped
-	if strings.Contains(errOut.String(), "late output") {
-		t.Error("output after Open returned reached errOut")
+	defer errFile.Close()
+	for _, tc := range []struct {
+		name   string
+		errOut io.Writer
+		read   func() string
+	}{
+		{"buffer", &bytes.Buffer{}, nil},
+		{"file", errFile, func() string { b, _ := os.ReadFile(errFile.Name()); return string(b) }},
+	} {
+		os.Remove(stop)
+		os.Remove(started)
+		if tc.read == nil {
+			buf := tc.errOut.(*bytes.Buffer)
+			tc.read = buf.String
+		}
+		if err := Open(context.Background(), testURL, tc.errOut); err != nil {
+			t.Fatalf("%s: Open: %v", tc.name, err)
+		}
+		// Open has returned while the command still runs; stop it, and its
+		// late output must not reach errOut (the caller has moved on).
+		if err := os.WriteFile(stop, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got := readArgs(t, started); got[0] != testURL {
+			t.Errorf("%s: argument = %q", tc.name, got)
+		}
+		time.Sleep(300 * time.Millisecond) // let the script finish and be reaped
+		if strings.Contains(tc.read(), "late output") {
+			t.Errorf("%s: output after Open returned reached errOut", tc.name)
+		}
 	}
 }
 
