@@ -118,8 +118,14 @@ func printError(io *term.IOStreams, debug bool, err error) {
 		fmt.Fprintf(io.ErrOut, "hint: %s\n", h)
 	}
 	if debug {
+		prev := err.Error()
 		for e := errors.Unwrap(err); e != nil; e = errors.Unwrap(e) {
-			fmt.Fprintf(io.ErrOut, "debug: caused by (%T) %s\n", e, e.Error())
+			if msg := e.Error(); msg != prev {
+				// Wrappers that only add a hint or an exit code repeat
+				// the message: show each distinct cause once.
+				fmt.Fprintf(io.ErrOut, "debug: caused by (%T) %s\n", e, msg)
+				prev = msg
+			}
 		}
 	}
 }
