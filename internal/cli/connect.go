@@ -23,6 +23,9 @@ type ConnectOptions struct {
 	ClientID  string
 	// OpenBrowser opens the sign-in page; nil means $BROWSER or the system browser.
 	OpenBrowser func(ctx context.Context, url string) error
+	// NoNextStep leaves out the "Run `onerecord sync NAME`" line: the
+	// caller syncs next itself (the demo, whose home is not the default).
+	NoNextStep bool
 }
 
 func newCmdConnect(f *Factory) *cobra.Command {
@@ -125,6 +128,8 @@ func runConnect(ctx context.Context, opts *ConnectOptions) error {
 	for _, w := range res.Warnings {
 		fmt.Fprintf(f.IO.ErrOut, "%s %s\n", f.IO.ErrColour("yellow", "warning:"), w)
 	}
-	fmt.Fprintf(f.IO.ErrOut, "Run `onerecord sync %s` to download your records.\n", res.Portal.Name)
+	if !opts.NoNextStep {
+		fmt.Fprintf(f.IO.ErrOut, "Run `onerecord sync %s` to download your records.\n", res.Portal.Name)
+	}
 	return nil
 }

@@ -121,7 +121,7 @@ func runDemo(ctx context.Context, opts *DemoOptions) (err error) {
 	}); err != nil {
 		return err
 	}
-	connect := &ConnectOptions{F: f, Portal: demoPortal, Timeout: time.Minute, OpenBrowser: demoBrowser}
+	connect := &ConnectOptions{F: f, Portal: demoPortal, Timeout: time.Minute, OpenBrowser: demoBrowser, NoNextStep: true}
 	syncOpts := &SyncOptions{F: f, NoPrompt: true}
 	statusOpts := &StatusOptions{F: f}
 

@@ -56,6 +56,11 @@ func TestDemo(t *testing.T) {
 		!strings.Contains(errOut.String(), "sandbox: stopped: access ended\n") {
 		t.Errorf("the sync after the revoke does not say access ended:\n%s", all)
 	}
+	// The demo syncs by itself: no "Run `onerecord sync sandbox`" advice,
+	// which would point at the default home, not the demo's.
+	if strings.Contains(all, "Run `onerecord sync") {
+		t.Errorf("the demo tells the person to run a sync it runs itself:\n%s", all)
+	}
 	if strings.Contains(all, "interrupted") || regexp.MustCompile(`(?m)^sandbox\s+\w+\s+skipped\s`).MatchString(out.String()) {
 		t.Errorf("the demo calls the lapse an interruption or a skip:\n%s", all)
 	}
