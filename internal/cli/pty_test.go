@@ -150,6 +150,18 @@ func TestSyncOnTerminal(t *testing.T) {
 		`^local +\(all\) +reconnect `,
 		"^hint: run `onerecord connect local` to sign in again$",
 	)
+
+	// 5. Ctrl-C while connect waits for the browser: "interrupted" on a
+	// line of its own, not glued to the terminal's ^C echo.
+	term = startOnPTYEnv(t, home, []string{"BROWSER=true"}, "connect", "local")
+	term.waitFor(t, "Waiting for you to sign in")
+	term.send(t, "\x03")
+	code, raw = term.wait(t)
+	scr = screen(raw)
+	if code != 130 {
+		t.Fatalf("Ctrl-C during connect: exit %d, want 130\n%s", code, strings.Join(scr, "\n"))
+	}
+	wantLines(t, scr, `^Waiting for you to sign in`, `^interrupted$`)
 }
 
 // ptyRun is onerecord running on a pseudo-terminal (stdin, stdout and
@@ -164,8 +176,13 @@ type ptyRun struct {
 
 func startOnPTY(t *testing.T, home string, args ...string) *ptyRun {
 	t.Helper()
+	return startOnPTYEnv(t, home, nil, args...)
+}
+
+func startOnPTYEnv(t *testing.T, home string, env []string, args ...string) *ptyRun {
+	t.Helper()
 	cmd := exec.Command("onerecord", append([]string{"--home", home}, args...)...)
-	cmd.Env = append(os.Environ(), "BROWSER=fakebrowser", "TERM=xterm", "COLUMNS=", "LINES=")
+	cmd.Env = append(append(os.Environ(), "BROWSER=fakebrowser", "TERM=xterm", "COLUMNS=", "LINES="), env...)
 	f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 60, Cols: 200})
 	if err != nil {
 		t.Fatalf("start on a pty: %v", err)

@@ -97,6 +97,10 @@ func runWithFactory(ctx context.Context, io *term.IOStreams, adjust func(*Factor
 		return code
 	}
 	if code == ExitInterrupted {
+		if io.ErrTTY {
+			// The terminal has just echoed ^C where the cursor was.
+			fmt.Fprintln(io.ErrOut)
+		}
 		fmt.Fprintln(io.ErrOut, "interrupted")
 		return code
 	}
