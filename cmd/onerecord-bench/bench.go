@@ -338,6 +338,7 @@ func (b *bench) measureSize(ctx context.Context, n int) (sizeResult, error) {
 			return r, err
 		}
 		fulls, rsss, cpus = append(fulls, full.wall), append(rsss, full.maxRSS), append(cpus, full.cpu)
+		b.logf("size %d: full sync %d/%d took %s (CPU %s, peak RSS %s)", n, i+1, b.cfg.repeat, secs(full.wall), secs(full.cpu), mb(full.maxRSS))
 		r.fullExit = full.exit
 		r.fullRequests, r.stored = fs.Portals[0].Totals.Requests, fs.Portals[0].Totals.New
 
