@@ -18,6 +18,7 @@ import (
 	"github.com/onerecord/onerecord/internal/keychain"
 	"github.com/onerecord/onerecord/internal/portals"
 	"github.com/onerecord/onerecord/internal/store"
+	"github.com/onerecord/onerecord/internal/term"
 )
 
 func newCmdPortals(f *Factory) *cobra.Command {
@@ -81,22 +82,25 @@ func toPortalJSON(ps []store.Portal) []portalJSON {
 	return out
 }
 
-func writePortals(w io.Writer, ps []store.Portal, asJSON bool) error {
+// writePortals prints the directory table, or JSON. width is the
+// terminal's (0 when not a terminal): on a terminal the display name, last,
+// is cut to fit rather than wrapping every row.
+func writePortals(w io.Writer, width int, ps []store.Portal, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(toPortalJSON(ps))
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSOURCE\tSTATE\tCLIENT ID\tFHIR BASE\tDISPLAY NAME")
+	tb := term.Table{MaxWidth: width}
+	tb.Row("NAME", "SOURCE", "STATE", "CLIENT ID", "FHIR BASE", "DISPLAY NAME")
 	for _, p := range toPortalJSON(ps) {
 		cid := "set"
 		if !p.ClientIDSet {
 			cid = "needed"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Source, p.State, cid, p.FHIRBase, oneLine(p.DisplayName))
+		tb.Row(p.Name, p.Source, p.State, cid, p.FHIRBase, oneLine(p.DisplayName))
 	}
-	return tw.Flush()
+	return tb.Render(w)
 }
 
 // oneLine keeps imported free text from breaking the table.
@@ -135,7 +139,7 @@ func runPortalsList(ctx context.Context, opts *PortalsListOptions) error {
 	if err != nil {
 		return err
 	}
-	return writePortals(opts.F.IO.Out, ps, opts.JSON)
+	return writePortals(opts.F.IO.Out, opts.F.IO.Width(), ps, opts.JSON)
 }
 
 // --- add
@@ -430,7 +434,7 @@ func runPortalsSearch(ctx context.Context, opts *PortalsSearchOptions) error {
 		fmt.Fprintln(f.IO.ErrOut, "hint: pass the portal's FHIR base URL to `onerecord connect`, or import your EHR vendor's brands bundle with `onerecord portals import`")
 		return nil
 	}
-	return writePortals(f.IO.Out, ps, opts.JSON)
+	return writePortals(f.IO.Out, f.IO.Width(), ps, opts.JSON)
 }
 
 // --- remove

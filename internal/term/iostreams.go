@@ -24,6 +24,7 @@ type IOStreams struct {
 	InTTY, OutTTY, ErrTTY bool
 	colour                bool // colour on Out
 	errColour             bool // colour on ErrOut
+	width                 int  // columns of the terminal on Out (0: not a terminal, or unknown)
 }
 
 // System returns the process's streams, detecting terminals and NO_COLOR.
@@ -37,6 +38,11 @@ func System() *IOStreams {
 		ErrTTY: xterm.IsTerminal(int(os.Stderr.Fd())),
 	}
 	_, noColour := os.LookupEnv("NO_COLOR")
+	if s.OutTTY {
+		if w, _, err := xterm.GetSize(int(os.Stdout.Fd())); err == nil {
+			s.width = w
+		}
+	}
 	dumb := os.Getenv("TERM") == "dumb"
 	s.colour = s.OutTTY && !noColour && !dumb
 	s.errColour = s.ErrTTY && !noColour && !dumb
@@ -56,6 +62,13 @@ func (s *IOStreams) SetTTY(tty bool) {
 
 // SetColour turns colour on or off (on both Out and ErrOut), for tests.
 func (s *IOStreams) SetColour(on bool) { s.colour, s.errColour = on, on }
+
+// SetWidth sets the terminal width of Out, for tests.
+func (s *IOStreams) SetWidth(columns int) { s.width = columns }
+
+// Width is how many columns the terminal on Out has, or 0 when Out is not a
+// terminal (then nothing should be cut to fit).
+func (s *IOStreams) Width() int { return s.width }
 
 // ColourEnabled reports whether Out may carry colour escape codes.
 func (s *IOStreams) ColourEnabled() bool { return s.colour }

@@ -12,6 +12,11 @@ import (
 // not bytes, and without ANSI colour sequences, so a coloured cell lines up
 // with a plain header. Trailing blanks are never written.
 type Table struct {
+	// MaxWidth, when positive, is the width of the terminal: a longer line
+	// is cut to fit, ending in "…". Put free text (a description) last so
+	// that it is what gets cut.
+	MaxWidth int
+
 	rows [][]string
 }
 
@@ -41,11 +46,21 @@ func (t *Table) Render(w io.Writer) error {
 				line.WriteString(strings.Repeat(" ", widths[i]-DisplayWidth(c)))
 			}
 		}
-		b.WriteString(strings.TrimRight(line.String(), " "))
+		b.WriteString(t.fit(strings.TrimRight(line.String(), " ")))
 		b.WriteByte('\n')
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// fit cuts a plain line to MaxWidth. Lines with colour codes are left
+// alone (cutting inside an escape sequence would garble the terminal).
+func (t *Table) fit(line string) string {
+	if t.MaxWidth <= 0 || strings.IndexByte(line, 0x1b) >= 0 || utf8.RuneCountInString(line) <= t.MaxWidth {
+		return line
+	}
+	rs := []rune(line)
+	return strings.TrimRight(string(rs[:t.MaxWidth-1]), " ") + "…"
 }
 
 var ansiSGR = regexp.MustCompile("\x1b\\[[0-9;]*m")

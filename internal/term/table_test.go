@@ -24,6 +24,21 @@ func TestTableAlignsColouredCells(t *testing.T) {
 	}
 }
 
+func TestTableCutsLongLinesToMaxWidth(t *testing.T) {
+	tb := Table{MaxWidth: 20}
+	tb.Row("NAME", "DESCRIPTION")
+	tb.Row("epic", "Epic on FHIR R4 sandbox (test patients)")
+	tb.Row("va", "short")
+	var b bytes.Buffer
+	tb.Render(&b)
+	want := "NAME  DESCRIPTION\n" +
+		"epic  Epic on FHIR…\n" +
+		"va    short\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
 func TestDisplayWidth(t *testing.T) {
 	for s, w := range map[string]int{"": 0, "abc": 3, "✓ ok": 4, "\x1b[31mred\x1b[0m": 3, "\x1b[1;32mé\x1b[0m": 1} {
 		if got := DisplayWidth(s); got != w {
