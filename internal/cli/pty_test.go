@@ -32,6 +32,7 @@ import (
 // portal that ends saying how it ended, no stale frames, the prompt and the
 // report readable.
 func TestSyncOnTerminal(t *testing.T) {
+	t.Parallel() // its own home and sandbox; mostly waits on child processes
 	if err := keychainWorks(); err != nil {
 		testenv.Missing(t, "Secret Service keychain", err)
 	}
