@@ -54,12 +54,16 @@ func run() int {
 		runs    = flag.Int("status-runs", 21, "timed `onerecord status` runs (the median is reported)")
 		binary  = flag.String("onerecord", "", "onerecord binary to measure (default: go build ./cmd/onerecord)")
 		helper  = flag.String("browser-helper", "", "internal: act as $BROWSER and follow this sign-in URL")
+		meas    = flag.Bool("measure", false, "internal: run the command after -- and report its peak RSS and CPU on stderr")
 		keepTmp = flag.Bool("keep", false, "keep the temporary homes (for inspection)")
 		repeat  = flag.Int("repeat", 3, "full syncs and wire runs per size (medians are reported)")
 	)
 	flag.Parse()
 	if *helper != "" {
 		return browserHelper(*helper)
+	}
+	if *meas {
+		return measure(flag.Args())
 	}
 	cfg := config{out: *out, statusPortals: *sp, statusResources: *sr, statusRuns: *runs, binary: *binary, keep: *keepTmp, repeat: max(*repeat, 1)}
 	for _, s := range strings.Split(*sizes, ",") {

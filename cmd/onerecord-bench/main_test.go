@@ -15,9 +15,12 @@ import (
 // TestMain lets the test binary stand in for the runner as the measured
 // process's $BROWSER (--browser-helper=URL).
 func TestMain(m *testing.M) {
-	for _, a := range os.Args[1:] {
+	for i, a := range os.Args[1:] {
 		if u, ok := strings.CutPrefix(a, "--browser-helper="); ok {
 			os.Exit(browserHelper(u))
+		}
+		if a == "--measure" && i+2 < len(os.Args) && os.Args[i+2] == "--" {
+			os.Exit(measure(os.Args[i+3:]))
 		}
 	}
 	os.Exit(m.Run())
