@@ -18,6 +18,7 @@ var sensitiveParams = map[string]bool{
 	"code": true, "access_token": true, "refresh_token": true, "id_token": true,
 	"token": true, "client_secret": true, "code_verifier": true, "state": true,
 	"patient": true, "subject": true, "code_challenge": true, "assertion": true,
+	"_id": true, "identifier": true, "beneficiary": true,
 }
 
 // RedactURL returns u with the values of sensitive query parameters replaced

@@ -36,3 +36,15 @@ func TestTransportNeverLogsHeaders(t *testing.T) {
 		t.Fatalf("bad log line: %q", s)
 	}
 }
+
+func TestRedactURLIdentifiers(t *testing.T) {
+	got := RedactURL("http://127.0.0.1/fhir/Patient?_id=pat-0001&identifier=MRN123&_count=50")
+	for _, bad := range []string{"pat-0001", "MRN123"} {
+		if strings.Contains(got, bad) {
+			t.Errorf("RedactURL left the identifier %q in %q", bad, got)
+		}
+	}
+	if !strings.Contains(got, "_count=50") {
+		t.Errorf("RedactURL dropped _count: %q", got)
+	}
+}
