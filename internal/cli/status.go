@@ -39,7 +39,9 @@ within 24 hours and there is no refresh token), disconnected (access ended;
 records are kept), not_connected.
 
 Exit code 4 when any portal needs reconnecting (its access ended without
-you asking; a portal you disconnected yourself does not count), 0 otherwise.`),
+you asking; a portal you disconnected yourself does not count); with --check,
+3 when some portal could not be reached (the states shown are the last known
+ones); 0 otherwise.`),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runStatus(cmd.Context(), opts)
@@ -56,8 +58,9 @@ func runStatus(ctx context.Context, opts *StatusOptions) error {
 	if err != nil {
 		return err
 	}
+	unchecked := 0
 	if opts.Check {
-		if err := checkPortals(ctx, f, st); err != nil {
+		if unchecked, err = checkPortals(ctx, f, st); err != nil {
 			return err
 		}
 	}
@@ -82,6 +85,10 @@ func runStatus(ctx context.Context, opts *StatusOptions) error {
 			return &ExitCodeError{Code: ExitReconnect, Silent: true}
 		}
 	}
+	if unchecked > 0 {
+		// --check could not reach some portal: the states shown are the last known ones.
+		return &ExitCodeError{Code: ExitPartial, Silent: true}
+	}
 	return nil
 }
 
@@ -105,10 +112,11 @@ func statusRows(ctx context.Context, st *store.Store, now time.Time) ([]portalst
 // checkPortals verifies each connected portal online: a valid access token
 // (refreshing if needed; a lapse marks the portal disconnected) and a read of
 // the connected Patient. Transient failures are reported, not fatal.
-func checkPortals(ctx context.Context, f *Factory, st *store.Store) error {
+// It returns how many portals could not be checked.
+func checkPortals(ctx context.Context, f *Factory, st *store.Store) (unchecked int, err error) {
 	ps, err := st.ListPortals(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	m := &grant.Manager{Store: st, Secrets: f.Keychain(), HTTP: f.HTTPClient(), Home: f.Home(), Now: f.Now}
 	for _, p := range ps {
@@ -121,8 +129,9 @@ func checkPortals(ctx context.Context, f *Factory, st *store.Store) error {
 				continue
 			}
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return unchecked, ctx.Err()
 			}
+			unchecked++
 			fmt.Fprintf(f.IO.ErrOut, "%s: could not check: %v\n", p.Name, err)
 			if h := hintFor(err); h != "" {
 				fmt.Fprintf(f.IO.ErrOut, "hint: %s\n", h)
@@ -131,7 +140,7 @@ func checkPortals(ctx context.Context, f *Factory, st *store.Store) error {
 		}
 		fmt.Fprintf(f.IO.ErrOut, "%s: access works\n", p.Name)
 	}
-	return nil
+	return unchecked, nil
 }
 
 func reasonOf(err error) string {

@@ -137,3 +137,25 @@ func TestStatusCheckRevokedGrant(t *testing.T) {
 		t.Fatalf("portal state = %q, want disconnected", p.Conn.State)
 	}
 }
+
+// A portal that cannot be reached is no lapse: status --check says it could
+// not check, keeps the portal connected and exits 3 (partial).
+func TestStatusCheckUnreachablePortal(t *testing.T) {
+	e := newDisconnectEnv(t)
+	e.connect(t, "local", 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "maintenance", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	setBase(t, e, "local", srv.URL+"/fhir", "")
+	code, errOut := e.run(t, false, "", "status", "--check")
+	if code != ExitPartial {
+		t.Fatalf("status --check exit = %d, want %d\n%s", code, ExitPartial, errOut)
+	}
+	if !strings.Contains(errOut, "local: could not check") {
+		t.Fatalf("status --check did not say it could not check:\n%s", errOut)
+	}
+	if p, _ := e.portal(t, "local"); p.Conn.State != store.StateConnected {
+		t.Fatalf("an unreachable portal was marked %q", p.Conn.State)
+	}
+}
