@@ -318,7 +318,9 @@ func summarizeSync(ios *term.IOStreams, rep *sync.Report, now time.Time) {
 				msg = strings.TrimPrefix(msg+"; ", "; ") + "incomplete: " + strings.Join(list, ", ")
 			}
 			fmt.Fprintf(ios.ErrOut, "%s: %s: %s\n", p.Portal, p.Status, msg)
-			if p.Totals.Fetched == 0 && len(failed) > 0 && len(failed) == len(p.Types) {
+			if p.Hint != "" {
+				fmt.Fprintf(ios.ErrOut, "hint: %s\n", p.Hint)
+			} else if p.Totals.Fetched == 0 && len(failed) > 0 && len(failed) == len(p.Types) {
 				fmt.Fprintf(ios.ErrOut, "hint: check that you are online and the portal is up, then run `onerecord sync %s` again\n", p.Portal)
 			} else {
 				fmt.Fprintf(ios.ErrOut, "hint: what was fetched is stored; run `onerecord sync %s` again later\n", p.Portal)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/onerecord/onerecord/internal/grant"
+	"github.com/onerecord/onerecord/internal/hint"
 	"github.com/onerecord/onerecord/internal/store"
 	"github.com/onerecord/onerecord/pkg/fhir"
 )
@@ -34,13 +35,14 @@ type portalSync struct {
 	scopes Scopes
 	plan   Plan
 
-	mu       gosync.Mutex
-	types    map[string]*typeState
-	lapse    *grant.LapsedError
-	fatal    string // the portal could not be synced at all
-	planned  int
-	refsRep  RefReport
-	requests int64
+	mu        gosync.Mutex
+	types     map[string]*typeState
+	lapse     *grant.LapsedError
+	fatal     string // the portal could not be synced at all
+	fatalHint string // what to do about fatal, when its cause said
+	planned   int
+	refsRep   RefReport
+	requests  int64
 	// cursors of the searches that ran to the end, saved only when the
 	// run's references were fetched too (see saveCursors).
 	cursors []pendingCursor
@@ -145,6 +147,7 @@ func (ps *portalSync) sync(parent context.Context) {
 		}
 		if ctx.Err() == nil {
 			ps.fatal = "get an access token: " + err.Error()
+			ps.fatalHint = hint.Of(err)
 		}
 		return
 	}
@@ -714,7 +717,7 @@ func (ps *portalSync) report(ctx context.Context, rep *PortalReport) {
 		rep.Status = StatusInterrupted
 		rep.Error = "interrupted; what was fetched is stored"
 	case ps.fatal != "":
-		rep.Status, rep.Error = StatusFailed, ps.fatal
+		rep.Status, rep.Error, rep.Hint = StatusFailed, ps.fatal, ps.fatalHint
 	case failed == 0:
 		rep.Status = StatusOK
 	case ok == 0 && ps.refsRep.Fetched == 0:

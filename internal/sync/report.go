@@ -57,7 +57,10 @@ type PortalReport struct {
 	Status string `json:"status"`
 	// Error says why the portal failed or was interrupted; Reason and
 	// LapsedAt say why and when its access ended (status reconnect).
-	Error       string       `json:"error,omitempty"`
+	Error string `json:"error,omitempty"`
+	// Hint says what to do about Error when the cause offered one (e.g. how
+	// to unlock the keychain).
+	Hint        string       `json:"hint,omitempty"`
 	Reason      string       `json:"reason,omitempty"`
 	LapsedAt    time.Time    `json:"lapsed_at,omitzero"`
 	Reconnected bool         `json:"reconnected,omitempty"`

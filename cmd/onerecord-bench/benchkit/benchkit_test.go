@@ -3,11 +3,14 @@ package benchkit_test
 import (
 	"context"
 	"net/url"
+	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/onerecord/onerecord/cmd/onerecord-bench/benchkit"
+	"github.com/onerecord/onerecord/internal/portalstatus"
 	"github.com/onerecord/onerecord/internal/sandbox"
 	"github.com/onerecord/onerecord/internal/store"
 	"github.com/onerecord/onerecord/internal/sync"
@@ -175,5 +178,51 @@ func TestBulkLoad(t *testing.T) {
 	r, err := st.GetResource(ctx, "portal-00", "Observation", "r0")
 	if err != nil || len(r.Raw) < 900 {
 		t.Errorf("a loaded resource: %d bytes, %v", len(r.Raw), err)
+	}
+}
+
+// BenchmarkStatus is what `onerecord status` does with the store, in
+// process: open it, list the portals, read the maintained totals and derive
+// each portal's state. 20 portals; ONERECORD_BENCH_STATUS_RESOURCES sets the
+// number of stored resources (default 20,000; the target is about
+// 1,000,000: median <= 50 ms, which the runner checks on the real process).
+func BenchmarkStatus(b *testing.B) {
+	ctx := context.Background()
+	n := 20000
+	if v := os.Getenv("ONERECORD_BENCH_STATUS_RESOURCES"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 20 {
+			b.Fatalf("ONERECORD_BENCH_STATUS_RESOURCES=%q", v)
+		}
+	}
+	path := filepath.Join(b.TempDir(), "onerecord.db")
+	if err := benchkit.BulkLoad(ctx, path, 20, n, nil); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	for b.Loop() {
+		st, err := store.Open(ctx, path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ps, err := st.ListPortals(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		totals, err := st.ResourceTotals(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sum := 0
+		for _, p := range ps {
+			r := portalstatus.Compute(p, totals[p.Name], now)
+			sum += r.Resources
+		}
+		if len(ps) != 20 || sum != n {
+			b.Fatalf("%d portals, %d resources", len(ps), sum)
+		}
+		if err := st.Close(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
