@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -42,6 +43,41 @@ type Store struct {
 
 	path        string
 	busyTimeout time.Duration
+
+	// kept holds the writer's statements that every upsert runs, prepared
+	// once (see upsert.kept).
+	keptMu sync.Mutex
+	kept   map[string]*sql.Stmt
+}
+
+// prepareKept prepares keptQueries on the writer the first time it is
+// called. It must not run inside a writer transaction.
+func (s *Store) prepareKept(ctx context.Context) error {
+	s.keptMu.Lock()
+	defer s.keptMu.Unlock()
+	if s.kept != nil {
+		return nil
+	}
+	kept := make(map[string]*sql.Stmt, len(keptQueries))
+	for _, q := range keptQueries {
+		st, err := s.w.PrepareContext(ctx, q)
+		if err != nil {
+			for _, st := range kept {
+				st.Close()
+			}
+			return err
+		}
+		kept[q] = st
+	}
+	s.kept = kept
+	return nil
+}
+
+// prepared returns the writer's statement for one of keptQueries, or nil.
+func (s *Store) prepared(q string) *sql.Stmt {
+	s.keptMu.Lock()
+	defer s.keptMu.Unlock()
+	return s.kept[q]
 }
 
 //go:embed migrations/*.sql
@@ -213,6 +249,12 @@ func (s *Store) Path() string { return s.path }
 // into the database file.
 func (s *Store) Close() error {
 	var errs []error
+	s.keptMu.Lock()
+	for _, st := range s.kept {
+		errs = append(errs, st.Close())
+	}
+	s.kept = nil
+	s.keptMu.Unlock()
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
