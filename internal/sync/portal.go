@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/onerecord/onerecord/internal/grant"
@@ -359,9 +360,9 @@ func (ps *portalSync) collectIDs(s Search) bool {
 
 // runRead fetches one resource by id (Patient when only read is granted).
 func (ps *portalSync) runRead(ctx context.Context, s Search) searchOutcome {
-	before := ps.client.Requests()
-	raw, err := ps.client.Read(ctx, s.Type, s.ReadID)
-	out := searchOutcome{requests: int(ps.client.Requests() - before)}
+	var n atomic.Int64
+	raw, err := ps.client.Read(fhir.CountRequests(ctx, &n), s.Type, s.ReadID)
+	out := searchOutcome{requests: int(n.Load())}
 	if err != nil {
 		out.err = err
 		return out
@@ -619,9 +620,9 @@ func (ps *portalSync) fetchReferences(ctx context.Context) {
 }
 
 func (ps *portalSync) fetchReference(ctx context.Context, ref store.Ref) {
-	before := ps.client.Requests()
-	raw, err := ps.client.Read(ctx, ref.Type, ref.ID)
-	reqs := int(ps.client.Requests() - before)
+	var n atomic.Int64
+	raw, err := ps.client.Read(fhir.CountRequests(ctx, &n), ref.Type, ref.ID)
+	reqs := int(n.Load())
 	var r store.Resource
 	if err == nil {
 		r, err = resourceFromRaw(raw, ref.Type, ref.ID)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 )
 
@@ -61,7 +62,7 @@ func New(opts Options) (*Client, error) {
 		} else if len(via) >= maxRedirects {
 			return fmt.Errorf("fhir: stopped after %d redirects", maxRedirects)
 		}
-		c.requests.Add(1)
+		c.countRequest(req.Context())
 		return nil
 	}
 	c.hc = &hc
@@ -84,6 +85,22 @@ func (c *Client) Base() string { return c.baseStr }
 // Requests returns how many HTTP requests the client has sent (retries and
 // followed redirects included).
 func (c *Client) Requests() int64 { return c.requests.Load() }
+
+type requestCounterKey struct{}
+
+// CountRequests returns a context under which every request the client
+// sends (retries and redirects included) is also added to n. Callers that
+// run requests concurrently use it to tell which requests were theirs.
+func CountRequests(ctx context.Context, n *atomic.Int64) context.Context {
+	return context.WithValue(ctx, requestCounterKey{}, n)
+}
+
+func (c *Client) countRequest(ctx context.Context) {
+	c.requests.Add(1)
+	if n, ok := ctx.Value(requestCounterKey{}).(*atomic.Int64); ok {
+		n.Add(1)
+	}
+}
 
 // resolve parses ref (absolute, or relative to the base such as
 // "Patient/1") and checks that it is under the base.
@@ -131,7 +148,7 @@ func (c *Client) get(ctx context.Context, u *url.URL, attempts *int) (*http.Resp
 			if err != nil {
 				return nil, err
 			}
-			c.requests.Add(1)
+			c.countRequest(ctx)
 			if attempts != nil {
 				*attempts++
 			}
