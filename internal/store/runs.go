@@ -44,6 +44,20 @@ func (s *Store) BeginRun(ctx context.Context, portal string, started time.Time) 
 	return id, s.wrap("begin run", tx.Commit())
 }
 
+// CloseStaleRuns marks the portal's runs still recorded as running as
+// interrupted, finished at finished, and returns how many it marked. Only a
+// caller that knows no sync of this home is running (it holds the sync lock)
+// may call it: such runs were left by a process that was killed.
+func (s *Store) CloseStaleRuns(ctx context.Context, portal string, finished time.Time) (int, error) {
+	res, err := s.w.ExecContext(ctx, `UPDATE sync_runs SET status = ?, finished_at = ? WHERE portal = ? AND status = ?`,
+		RunInterrupted, fmtTime(finished), portal, RunRunning)
+	if err != nil {
+		return 0, s.wrap("close stale runs", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), s.wrap("close stale runs", err)
+}
+
 // FinishRun records a run's outcome and per-type results (replacing any
 // recorded before for the same run).
 func (s *Store) FinishRun(ctx context.Context, id int64, status string, finished time.Time, types []TypeResult) error {

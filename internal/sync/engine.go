@@ -270,6 +270,15 @@ func (r *run) once(ctx context.Context, p store.Portal) PortalReport {
 		r.emit(Event{Kind: EventPortalDone, Portal: p.Name, Status: rep.Status, Totals: &rep.Totals})
 		return rep
 	}
+	if e.LockPath != "" {
+		// Holding the sync lock, any run still "running" was left by a
+		// killed process: record it as interrupted.
+		if _, err := e.Store.CloseStaleRuns(ctx, p.Name, e.now()); err != nil {
+			rep.Status, rep.Error = StatusFailed, "record run: "+err.Error()
+			r.emit(Event{Kind: EventPortalDone, Portal: p.Name, Status: rep.Status, Totals: &rep.Totals})
+			return rep
+		}
+	}
 	runID, err := e.Store.BeginRun(ctx, p.Name, e.now())
 	if err != nil {
 		rep.Status, rep.Error = StatusFailed, "record run: "+err.Error()
