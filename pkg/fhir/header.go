@@ -12,8 +12,19 @@ import (
 // page). Anything the scan does not expect (escaped keys, non-string values)
 // falls back to encoding/json, which also reports the error.
 func parseHeader(raw []byte) (resourceHeader, error) {
+	if h, end := scanHeader(raw, skipSpace(raw, 0)); end >= 0 {
+		return h, nil
+	}
 	var h resourceHeader
-	ok := eachMember(raw, func(key, val []byte) bool {
+	err := json.Unmarshal(raw, &h)
+	return h, err
+}
+
+// scanHeader reads the header of the resource object starting at b[i] and
+// returns the index just after it, or -1 where parseHeader falls back.
+func scanHeader(b []byte, i int) (resourceHeader, int) {
+	var h resourceHeader
+	end := members(b, i, func(key, val []byte) bool {
 		switch string(key) {
 		case "resourceType":
 			return jsonString(val, &h.ResourceType)
@@ -32,61 +43,72 @@ func parseHeader(raw []byte) (resourceHeader, error) {
 		}
 		return true
 	})
-	if ok {
-		return h, nil
-	}
-	h = resourceHeader{}
-	err := json.Unmarshal(raw, &h)
-	return h, err
+	return h, end
 }
 
 // eachMember calls fn with the raw key (without quotes) and raw value of
 // every member of the JSON object obj. It reports false when obj is not a
 // plain object, a key has escapes, or fn returns false.
 func eachMember(obj []byte, fn func(key, val []byte) bool) bool {
-	i := skipSpace(obj, 0)
-	if i >= len(obj) || obj[i] != '{' {
-		return false
+	return members(obj, skipSpace(obj, 0), fn) >= 0
+}
+
+// members is eachMember for the object starting at b[i]: it returns the
+// index just after the object, or -1 where eachMember reports false.
+func members(b []byte, i int, fn func(key, val []byte) bool) int {
+	return membersWith(b, i, nil, fn)
+}
+
+// membersWith is members where skip (when not nil) finds the end of each
+// value instead of skipValue, so a caller can read a value while skipping it.
+func membersWith(b []byte, i int, skip func(key []byte, i int) int, fn func(key, val []byte) bool) int {
+	if i >= len(b) || b[i] != '{' {
+		return -1
 	}
-	i = skipSpace(obj, i+1)
-	if i < len(obj) && obj[i] == '}' {
-		return true
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1
 	}
-	for i < len(obj) {
-		if obj[i] != '"' {
-			return false
+	for i < len(b) {
+		if b[i] != '"' {
+			return -1
 		}
-		end := skipString(obj, i)
+		end := skipString(b, i)
 		if end < 0 {
-			return false
+			return -1
 		}
-		key := obj[i+1 : end-1]
+		key := b[i+1 : end-1]
 		if bytes.IndexByte(key, '\\') >= 0 {
-			return false
+			return -1
 		}
-		i = skipSpace(obj, end)
-		if i >= len(obj) || obj[i] != ':' {
-			return false
+		i = skipSpace(b, end)
+		if i >= len(b) || b[i] != ':' {
+			return -1
 		}
-		i = skipSpace(obj, i+1)
-		vend := skipValue(obj, i)
-		if vend < 0 || !fn(key, obj[i:vend]) {
-			return false
+		i = skipSpace(b, i+1)
+		var vend int
+		if skip != nil {
+			vend = skip(key, i)
+		} else {
+			vend = skipValue(b, i)
 		}
-		i = skipSpace(obj, vend)
-		if i >= len(obj) {
-			return false
+		if vend < 0 || !fn(key, b[i:vend]) {
+			return -1
 		}
-		switch obj[i] {
+		i = skipSpace(b, vend)
+		if i >= len(b) {
+			return -1
+		}
+		switch b[i] {
 		case ',':
-			i = skipSpace(obj, i+1)
+			i = skipSpace(b, i+1)
 		case '}':
-			return true
+			return i + 1
 		default:
-			return false
+			return -1
 		}
 	}
-	return false
+	return -1
 }
 
 // jsonString stores a JSON string value in dst; escapes go through
@@ -111,17 +133,25 @@ func skipSpace(b []byte, i int) int {
 }
 
 // skipString returns the index just after the string starting at b[i] ('"'),
-// or -1.
+// or -1. It jumps from quote to quote (bytes.IndexByte is vectorised); a
+// quote preceded by an odd number of backslashes is escaped.
 func skipString(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
+	j := i + 1
+	for {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return -1
+		}
+		j += k
+		n := 0
+		for p := j - 1; p > i && b[p] == '\\'; p-- {
+			n++
+		}
+		if n%2 == 0 {
 			return j + 1
 		}
+		j++
 	}
-	return -1
 }
 
 // skipValue returns the index just after the value starting at b[i], or -1.

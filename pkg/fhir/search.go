@@ -152,11 +152,12 @@ type bundleLink struct {
 	URL      string `json:"url"`
 }
 
-// decodePage reads one searchset Bundle from r token by token: top-level
-// members are walked in whatever order the server wrote them (links before
-// or after entries) and entries are decoded one at a time, so the body is
-// never held twice and never unmarshalled as a whole.
-func decodePage(r io.Reader) (*Page, error) {
+// decodePageStream reads one searchset Bundle from r token by token:
+// top-level members are walked in whatever order the server wrote them
+// (links before or after entries) and entries are decoded one at a time.
+// It is the reference decoder: decodePage falls back to it for any body its
+// single-pass path does not accept, so errors read the same either way.
+func decodePageStream(r io.Reader) (*Page, error) {
 	dec := json.NewDecoder(r)
 	if err := expectDelim(dec, '{'); err != nil {
 		return nil, err
