@@ -17,9 +17,7 @@ func applyCounts(ctx context.Context, tx *sql.Tx, portal string, deltas map[stri
 		if d.live == 0 && d.deleted == 0 {
 			continue
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO resource_counts (portal, type, live, deleted) VALUES (?, ?, ?, ?)
-			ON CONFLICT (portal, type) DO UPDATE SET live = live + excluded.live, deleted = deleted + excluded.deleted`,
-			portal, typ, d.live, d.deleted)
+		_, err := tx.ExecContext(ctx, applyCountsQuery, portal, typ, d.live, d.deleted)
 		if err != nil {
 			return err
 		}
@@ -27,9 +25,20 @@ func applyCounts(ctx context.Context, tx *sql.Tx, portal string, deltas map[stri
 	return nil
 }
 
+const (
+	applyCountsQuery = `INSERT INTO resource_counts (portal, type, live, deleted) VALUES (?, ?, ?, ?)
+			ON CONFLICT (portal, type) DO UPDATE SET live = live + excluded.live, deleted = deleted + excluded.deleted`
+	portalExistsQuery = `SELECT 1 FROM portals WHERE name = ?`
+)
+
 func portalExists(ctx context.Context, tx *sql.Tx, portal string) error {
+	return portalFound(portal, tx.QueryRowContext(ctx, portalExistsQuery, portal))
+}
+
+// portalFound reads the result of portalExistsQuery.
+func portalFound(portal string, row *sql.Row) error {
 	var one int
-	err := tx.QueryRowContext(ctx, `SELECT 1 FROM portals WHERE name = ?`, portal).Scan(&one)
+	err := row.Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("store: portal %q: %w", portal, ErrNotFound)
 	}

@@ -16,7 +16,7 @@ import (
 // ids at once and inserts write up to insertChunk rows per statement, which
 // saves most of the per-statement cost of the driver.
 const (
-	lookupChunk = 250
+	lookupChunk = 200 // a search page: most lookups use the kept statement
 	insertChunk = 200
 	insertArgs  = 8
 )
@@ -66,7 +66,7 @@ var (
 		strings.TrimSuffix(strings.Repeat("(?,?,?,?,?,?,?,?),", insertChunk), ",")
 	lookupFull  = lookupQuery(lookupChunk)
 	countsOne   = `SELECT live + deleted FROM resource_counts WHERE portal = ? AND type = ?`
-	keptQueries = []string{insertFull, lookupFull, countsOne}
+	keptQueries = []string{insertFull, lookupFull, countsOne, applyCountsQuery, portalExistsQuery}
 )
 
 func lookupQuery(n int) string {
@@ -133,11 +133,18 @@ func (u *upsert) load(rs []Resource) error {
 		ids := byType[t]
 		for start := 0; start < len(ids); start += lookupChunk {
 			chunk := ids[start:min(start+lookupChunk, len(ids))]
-			st, err := u.kept(lookupQuery(len(chunk)))
+			// A short chunk is padded with its first id (a repeat in an IN
+			// list changes nothing) so that it runs the kept statement
+			// instead of compiling one of its own size.
+			st, err := u.kept(lookupFull)
 			if err != nil {
 				return err
 			}
-			args := append([]any{u.portal, t}, chunk...)
+			args := make([]any, 0, 2+lookupChunk)
+			args = append(append(args, u.portal, t), chunk...)
+			for len(args) < 2+lookupChunk {
+				args = append(args, chunk[0])
+			}
 			rows, err := st.QueryContext(u.ctx, args...)
 			if err != nil {
 				return err
@@ -161,6 +168,32 @@ func (u *upsert) load(rs []Resource) error {
 			if err := rows.Err(); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// portalExists is portalExists with the kept statement.
+func (u *upsert) portalExists() error {
+	st, err := u.kept(portalExistsQuery)
+	if err != nil {
+		return err
+	}
+	return portalFound(u.portal, st.QueryRowContext(u.ctx, u.portal))
+}
+
+// applyCounts is applyCounts with the kept statement.
+func (u *upsert) applyCounts() error {
+	st, err := u.kept(applyCountsQuery)
+	if err != nil {
+		return err
+	}
+	for typ, d := range u.deltas {
+		if d.live == 0 && d.deleted == 0 {
+			continue
+		}
+		if _, err := st.ExecContext(u.ctx, u.portal, typ, d.live, d.deleted); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -325,9 +358,6 @@ func (s *Store) UpsertResources(ctx context.Context, portal string, rs []Resourc
 		return c, s.wrap("upsert", err)
 	}
 	defer tx.Rollback()
-	if err := portalExists(ctx, tx, portal); err != nil {
-		return c, s.wrap("upsert", err)
-	}
 	u := &upsert{
 		store: s, ctx: ctx, tx: tx, portal: portal, fetched: fmtTime(fetchedAt),
 		existing: make(map[rkey]stored, len(rs)),
@@ -335,6 +365,9 @@ func (s *Store) UpsertResources(ctx context.Context, portal string, rs []Resourc
 		deltas:   map[string]countDelta{},
 	}
 	defer u.close()
+	if err := u.portalExists(); err != nil {
+		return c, s.wrap("upsert", err)
+	}
 	if err := u.load(rs); err != nil {
 		return UpsertCounts{}, s.wrap("upsert", err)
 	}
@@ -346,7 +379,7 @@ func (s *Store) UpsertResources(ctx context.Context, portal string, rs []Resourc
 	if err := u.flush(); err != nil {
 		return UpsertCounts{}, s.wrap("upsert", err)
 	}
-	if err := applyCounts(ctx, tx, portal, u.deltas); err != nil {
+	if err := u.applyCounts(); err != nil {
 		return UpsertCounts{}, s.wrap("upsert", err)
 	}
 	if err := tx.Commit(); err != nil {
