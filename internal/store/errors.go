@@ -74,6 +74,13 @@ func isBusy(err error) bool {
 	return false
 }
 
+// isConstraint reports whether err is SQLite's SQLITE_CONSTRAINT (any
+// extended code: unique, primary key, ...).
+func isConstraint(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
+}
+
 // wrap turns driver busy errors into *BusyError and prefixes others with
 // what was being done. nil stays nil; ErrNotFound chains stay matchable.
 func (s *Store) wrap(what string, err error) error {

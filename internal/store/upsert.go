@@ -38,6 +38,10 @@ type upsert struct {
 	portal  string
 	fetched any
 
+	// lookupAll looks every type up, even one whose counters say the store
+	// holds none of it (the retry after a unique-key conflict).
+	lookupAll bool
+
 	existing map[rkey]stored
 	pending  []any // queued insert arguments, insertArgs per row
 	stmts    map[string]*sql.Stmt
@@ -127,7 +131,7 @@ func (u *upsert) load(rs []Resource) error {
 		if err != nil {
 			return err
 		}
-		if !held {
+		if !held && !u.lookupAll {
 			continue
 		}
 		ids := byType[t]
@@ -347,43 +351,59 @@ func (s *Store) UpsertResources(ctx context.Context, portal string, rs []Resourc
 	if fetchedAt.IsZero() {
 		fetchedAt = time.Now()
 	}
+	c, err := s.upsert(ctx, portal, rs, fetchedAt, false)
+	if err != nil && isConstraint(err) {
+		// The first-sync shortcut trusted resource_counts to say a type has
+		// no rows; a conflict means they drifted. The transaction was rolled
+		// back: do it again, looking every id up.
+		c, err = s.upsert(ctx, portal, rs, fetchedAt, true)
+	}
+	if err != nil {
+		return UpsertCounts{}, s.wrap("upsert", err)
+	}
+	return c, nil
+}
 
+// upsert is one attempt of UpsertResources in one transaction; errors are
+// the driver's, unwrapped.
+func (s *Store) upsert(ctx context.Context, portal string, rs []Resource, fetchedAt time.Time, lookupAll bool) (UpsertCounts, error) {
+	var c UpsertCounts
 	// Before the transaction: preparing on the writer needs its only
 	// connection, which the transaction then holds.
 	if err := s.prepareKept(ctx); err != nil {
-		return c, s.wrap("upsert", err)
+		return c, err
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return c, s.wrap("upsert", err)
+		return c, err
 	}
 	defer tx.Rollback()
 	u := &upsert{
-		store: s, ctx: ctx, tx: tx, portal: portal, fetched: fmtTime(fetchedAt),
+		store: s, ctx: ctx, tx: tx, portal: portal, fetched: fmtTime(fetchedAt), lookupAll: lookupAll,
 		existing: make(map[rkey]stored, len(rs)),
 		stmts:    map[string]*sql.Stmt{},
 		deltas:   map[string]countDelta{},
 	}
 	defer u.close()
 	if err := u.portalExists(); err != nil {
-		return c, s.wrap("upsert", err)
+		return c, err
 	}
 	if err := u.load(rs); err != nil {
-		return UpsertCounts{}, s.wrap("upsert", err)
+		return UpsertCounts{}, err
 	}
 	for i := range rs {
 		if err := u.one(&rs[i], &c); err != nil {
-			return UpsertCounts{}, s.wrap("upsert", err)
+			return UpsertCounts{}, err
 		}
 	}
 	if err := u.flush(); err != nil {
-		return UpsertCounts{}, s.wrap("upsert", err)
+		return UpsertCounts{}, err
 	}
 	if err := u.applyCounts(); err != nil {
-		return UpsertCounts{}, s.wrap("upsert", err)
+		return UpsertCounts{}, err
 	}
 	if err := tx.Commit(); err != nil {
-		return UpsertCounts{}, s.wrap("upsert", err)
+		return UpsertCounts{}, err
 	}
 	return c, nil
 }
