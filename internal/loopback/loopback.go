@@ -23,7 +23,8 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
+
+	"github.com/onerecord/onerecord/internal/safetext"
 )
 
 // CallbackPath is the path of the redirect URI.
@@ -284,35 +285,11 @@ func checkCallback(q url.Values, state string) (string, error) {
 		return "", ErrStateMismatch
 	}
 	if e := q.Get("error"); e != "" {
-		return "", &AuthorizationError{Code: cleanText(e, 64), Description: cleanText(q.Get("error_description"), 300)}
+		return "", &AuthorizationError{Code: safetext.Clean(e, 64), Description: safetext.Clean(q.Get("error_description"), 300)}
 	}
 	code := q.Get("code")
 	if code == "" {
 		return "", ErrMissingCode
 	}
 	return code, nil
-}
-
-// cleanText makes server-supplied text safe to print on a terminal.
-func cleanText(s string, max int) string {
-	var b strings.Builder
-	space := false
-	for _, r := range s {
-		if unicode.IsSpace(r) {
-			space = true
-			continue
-		}
-		if unicode.IsControl(r) || r == unicode.ReplacementChar {
-			continue
-		}
-		if space && b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		space = false
-		b.WriteRune(r)
-		if b.Len() >= max {
-			return b.String() + "..."
-		}
-	}
-	return b.String()
 }

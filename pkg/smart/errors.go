@@ -3,8 +3,6 @@ package smart
 import (
 	"errors"
 	"fmt"
-	"strings"
-	"unicode"
 )
 
 // ErrInsecureBase is wrapped by errors for a base URL that is not https and
@@ -125,30 +123,4 @@ func (e *TokenError) Error() string {
 // Is makes errors.Is(err, ErrInvalidGrant) true for an invalid_grant answer.
 func (e *TokenError) Is(target error) bool {
 	return target == ErrInvalidGrant && e.Code == "invalid_grant"
-}
-
-// cleanText makes server-supplied text safe to show on a terminal: control
-// characters dropped, whitespace collapsed, length bounded.
-func cleanText(s string) string {
-	const max = 300
-	var b strings.Builder
-	space := false
-	for _, r := range s {
-		if unicode.IsSpace(r) {
-			space = true
-			continue
-		}
-		if unicode.IsControl(r) || r == unicode.ReplacementChar {
-			continue
-		}
-		if space && b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		space = false
-		b.WriteRune(r)
-		if b.Len() >= max {
-			return b.String() + "..."
-		}
-	}
-	return b.String()
 }

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/onerecord/onerecord/internal/safetext"
 )
 
 // maxTokenBody bounds a token or revocation response.
@@ -289,8 +291,8 @@ func parseTokenResponse(status int, header http.Header, body []byte, now time.Ti
 func parseOAuthError(status int, header http.Header, body []byte) *TokenError {
 	te := &TokenError{Status: status}
 	if f, ok := decodeFields(header, body); ok {
-		te.Code = cleanText(f.str("error"))
-		te.Description = cleanText(f.str("error_description"))
+		te.Code = safetext.Clean(f.str("error"), 300)
+		te.Description = safetext.Clean(f.str("error_description"), 300)
 	}
 	return te
 }
