@@ -95,17 +95,9 @@ func membersWith(b []byte, i int, skip func(key []byte, i int) int, fn func(key,
 		if vend < 0 || !fn(key, b[i:vend]) {
 			return -1
 		}
-		i = skipSpace(b, vend)
-		if i >= len(b) {
-			return -1
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case '}':
-			return i + 1
-		default:
-			return -1
+		var more bool
+		if i, more = afterElement(b, vend, '}'); !more {
+			return i
 		}
 	}
 	return -1
@@ -123,6 +115,24 @@ func jsonString(val []byte, dst *string) bool {
 		return true
 	}
 	return json.Unmarshal(val, dst) == nil
+}
+
+// afterElement reads what follows a value inside an object or array (closing
+// is '}' or ']'): a comma gives the index of the next element and more=true;
+// the closing byte gives the index after it and more=false; anything else
+// gives -1 and more=false.
+func afterElement(b []byte, i int, closing byte) (next int, more bool) {
+	i = skipSpace(b, i)
+	if i >= len(b) {
+		return -1, false
+	}
+	switch b[i] {
+	case ',':
+		return skipSpace(b, i+1), true
+	case closing:
+		return i + 1, false
+	}
+	return -1, false
 }
 
 func skipSpace(b []byte, i int) int {

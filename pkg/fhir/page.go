@@ -180,17 +180,9 @@ func eachElementAt(arr []byte, fn func(i int) int) bool {
 		if end < 0 {
 			return false
 		}
-		i = skipSpace(arr, end)
-		if i >= len(arr) {
-			return false
-		}
-		switch arr[i] {
-		case ',':
-			i = skipSpace(arr, i+1)
-		case ']':
-			return true
-		default:
-			return false
+		var more bool
+		if i, more = afterElement(arr, end, ']'); !more {
+			return i >= 0
 		}
 	}
 	return false

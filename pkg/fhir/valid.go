@@ -45,17 +45,9 @@ func validValue(b []byte, i, depth int) int {
 			if i = validValue(b, skipSpace(b, i+1), depth); i < 0 {
 				return -1
 			}
-			i = skipSpace(b, i)
-			if i >= len(b) {
-				return -1
-			}
-			switch b[i] {
-			case ',':
-				i = skipSpace(b, i+1)
-			case '}':
-				return i + 1
-			default:
-				return -1
+			var more bool
+			if i, more = afterElement(b, i, '}'); !more {
+				return i
 			}
 		}
 	case c == '[':
@@ -70,17 +62,9 @@ func validValue(b []byte, i, depth int) int {
 			if i = validValue(b, i, depth); i < 0 {
 				return -1
 			}
-			i = skipSpace(b, i)
-			if i >= len(b) {
-				return -1
-			}
-			switch b[i] {
-			case ',':
-				i = skipSpace(b, i+1)
-			case ']':
-				return i + 1
-			default:
-				return -1
+			var more bool
+			if i, more = afterElement(b, i, ']'); !more {
+				return i
 			}
 		}
 	case c == '"':
