@@ -170,7 +170,7 @@ type procResult struct {
 }
 
 func (b *bench) onerecord(ctx context.Context, home string, args ...string) (procResult, error) {
-	return b.runOnerecord(ctx, home, false, args...)
+	return b.runOnerecord(ctx, home, false, nil, args...)
 }
 
 // measured runs onerecord through this program in --measure mode, which
@@ -180,10 +180,12 @@ func (b *bench) onerecord(ctx context.Context, home string, args ...string) (pro
 // which holds a record's pages for the ingest measurement, `onerecord sync`
 // would be charged with the runner's size.
 func (b *bench) measured(ctx context.Context, home string, args ...string) (procResult, error) {
-	return b.runOnerecord(ctx, home, true, args...)
+	return b.runOnerecord(ctx, home, true, nil, args...)
 }
 
-func (b *bench) runOnerecord(ctx context.Context, home string, viaMeasure bool, args ...string) (procResult, error) {
+// runOnerecord runs the onerecord binary in home with args, through the
+// --measure parent when viaMeasure; env is added to the environment.
+func (b *bench) runOnerecord(ctx context.Context, home string, viaMeasure bool, env []string, args ...string) (procResult, error) {
 	cmd := exec.CommandContext(ctx, b.exe, args...)
 	if viaMeasure {
 		cmd = exec.CommandContext(ctx, b.self, append([]string{"--measure", "--", b.exe}, args...)...)
@@ -193,6 +195,7 @@ func (b *bench) runOnerecord(ctx context.Context, home string, viaMeasure bool, 
 		"BROWSER="+b.self+" --browser-helper=%s",
 		"NO_COLOR=1",
 	)
+	cmd.Env = append(cmd.Env, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
@@ -352,7 +355,11 @@ func (b *bench) measureSize(ctx context.Context, n int) (sizeResult, error) {
 		}
 		b.logf("size %d: full sync %d/%d (onerecord sync)", n, i+1, b.cfg.repeat)
 		before := processCPU(sb.Process.Pid)
-		full, err := b.measured(ctx, home, "sync", "--no-prompt", "--json")
+		var env []string
+		if b.cfg.profileDir != "" {
+			env = append(env, "ONERECORD_CPUPROFILE="+filepath.Join(b.cfg.profileDir, fmt.Sprintf("sync-%d-%d.pprof", n, i+1)))
+		}
+		full, err := b.runOnerecord(ctx, home, true, env, "sync", "--no-prompt", "--json")
 		if err != nil {
 			return r, err
 		}

@@ -39,6 +39,7 @@ type config struct {
 	binary          string
 	keep            bool
 	repeat          int
+	profileDir      string // CPU profiles of the full syncs go here ("" = none)
 }
 
 func main() {
@@ -57,6 +58,7 @@ func run() int {
 		meas    = flag.Bool("measure", false, "internal: run the command after -- and report its peak RSS and CPU on stderr")
 		keepTmp = flag.Bool("keep", false, "keep the temporary homes (for inspection)")
 		repeat  = flag.Int("repeat", 3, "full syncs and wire runs per size (medians are reported)")
+		profile = flag.String("cpuprofile", "", "write a CPU profile of every full `onerecord sync` into this directory (sync-SIZE-RUN.pprof)")
 	)
 	flag.Parse()
 	if *helper != "" {
@@ -65,7 +67,7 @@ func run() int {
 	if *meas {
 		return measure(flag.Args())
 	}
-	cfg := config{out: *out, statusPortals: *sp, statusResources: *sr, statusRuns: *runs, binary: *binary, keep: *keepTmp, repeat: max(*repeat, 1)}
+	cfg := config{out: *out, statusPortals: *sp, statusResources: *sr, statusRuns: *runs, binary: *binary, keep: *keepTmp, repeat: max(*repeat, 1), profileDir: *profile}
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 50 {

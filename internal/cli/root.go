@@ -61,6 +61,7 @@ func version() string {
 func Main() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	defer startProfile()()
 	return Run(ctx, term.System(), os.Args[1:])
 }
 
