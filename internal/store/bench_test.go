@@ -80,6 +80,66 @@ func BenchmarkUpsertChanged(b *testing.B) {
 	benchUpsert(b, func(s *Store) int { return fillObservations(b, s, 20000, 1) }, true)
 }
 
+// BenchmarkFirstSyncWrites is a first sync as the store sees it: an empty
+// store, pages of 200 new resources (about 1.5 KB each) of a few types, one
+// transaction per page, then Close (which checkpoints the WAL). Every
+// iteration writes ONERECORD_BENCH_SIZE resources (default 20,000) into a
+// new store; resources/s counts Open to Close.
+func BenchmarkFirstSyncWrites(b *testing.B) {
+	n := 20000
+	if v := os.Getenv("ONERECORD_BENCH_SIZE"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			b.Fatalf("ONERECORD_BENCH_SIZE=%q", v)
+		}
+	}
+	// Types in the proportions of the sandbox's generated record, each
+	// type's pages in a row as one search writes them.
+	types := []struct {
+		name  string
+		share int
+	}{{"Observation", 70}, {"Encounter", 10}, {"Condition", 8}, {"MedicationRequest", 8}, {"Procedure", 4}}
+	var pages [][]Resource
+	for _, t := range types {
+		count := n * t.share / 100
+		for start := 0; start < count; start += 200 {
+			var pg []Resource
+			for i := start; i < min(start+200, count); i++ {
+				id := "pat-1-" + strings.ToLower(t.name[:3]) + "-" + strconv.Itoa(i+1)
+				pg = append(pg, Resource{Type: t.name, ID: id, VersionID: "1", LastUpdated: "2024-01-01T00:00:00Z", Raw: benchRaw(t.name, id, 1)})
+			}
+			pages = append(pages, pg)
+		}
+	}
+	ctx := context.Background()
+	var elapsed time.Duration
+	written := 0
+	for b.Loop() {
+		path := filepath.Join(b.TempDir(), "onerecord.db")
+		start := time.Now()
+		s, err := Open(ctx, path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.PutPortal(ctx, Portal{Name: "p"}); err != nil {
+			b.Fatal(err)
+		}
+		for _, pg := range pages {
+			c, err := s.UpsertResources(ctx, "p", pg, t0)
+			if err != nil || c.New != len(pg) {
+				b.Fatalf("upsert: %+v, %v", c, err)
+			}
+			written += len(pg)
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+		elapsed += time.Since(start)
+	}
+	b.ReportMetric(float64(written)/elapsed.Seconds(), "resources/s")
+	b.ReportMetric(elapsed.Seconds()*1e6/float64(written), "us/resource")
+}
+
 func fillObservations(b *testing.B, s *Store, n, version int) int {
 	var batch []Resource
 	for i := range n {

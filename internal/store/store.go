@@ -23,6 +23,9 @@ import (
 // the database before failing with ErrBusy.
 const DefaultBusyTimeout = 10 * time.Second
 
+// newPageSize is the page size of a database this package creates.
+const newPageSize = 32768
+
 // Options tune Open. The zero value is what the tool uses.
 type Options struct {
 	// BusyTimeout is how long to wait for another process's lock; 0 means
@@ -166,7 +169,15 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	common := url.Values{}
 	common.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", ms))
 	common.Add("_pragma", "foreign_keys(1)")
-	common.Add("_pragma", "journal_mode(WAL)")
+	// A new database gets 32 KB pages (SQLite's default is 4 KB): a
+	// resource of about 1 KB plus its index entry then costs fewer page
+	// writes, WAL frames and checkpoints (wal_autocheckpoint counts pages).
+	// page_size only takes effect before the file is put in WAL mode, and
+	// the driver runs the _pragma list sorted by name, so WAL comes from
+	// the _journal_mode key, which it applies after that list. An existing
+	// database keeps the page size it was created with.
+	common.Add("_pragma", fmt.Sprintf("page_size(%d)", newPageSize))
+	common.Set("_journal_mode", "WAL")
 	// NORMAL in WAL mode cannot corrupt the database; a power cut may lose
 	// the last commits, which the next sync fetches again.
 	common.Add("_pragma", "synchronous(NORMAL)")
