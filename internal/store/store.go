@@ -51,6 +51,40 @@ type Store struct {
 	// once (see upsert.kept).
 	keptMu sync.Mutex
 	kept   map[string]*sql.Stmt
+
+	// fresh holds the (portal, type) pairs this Store found without a row
+	// and has inserted every row of since: their upserts skip the id
+	// lookup for every batch, not only the first. It is only a hint: a
+	// resource that does exist after all (repeated across pages, written by
+	// another process, counters drifted) fails the insert on the unique
+	// key, and UpsertResources forgets the pair and redoes the batch with
+	// every id looked up.
+	freshMu sync.Mutex
+	fresh   map[freshKey]bool
+}
+
+type freshKey struct{ portal, typ string }
+
+func (s *Store) isFresh(portal, typ string) bool {
+	s.freshMu.Lock()
+	defer s.freshMu.Unlock()
+	return s.fresh[freshKey{portal, typ}]
+}
+
+// setFresh marks or unmarks the types for the portal.
+func (s *Store) setFresh(portal string, types []string, fresh bool) {
+	s.freshMu.Lock()
+	defer s.freshMu.Unlock()
+	if s.fresh == nil {
+		s.fresh = map[freshKey]bool{}
+	}
+	for _, t := range types {
+		if fresh {
+			s.fresh[freshKey{portal, t}] = true
+		} else {
+			delete(s.fresh, freshKey{portal, t})
+		}
+	}
 }
 
 // prepareKept prepares keptQueries on the writer the first time it is

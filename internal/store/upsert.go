@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unsafe"
@@ -41,6 +42,9 @@ type upsert struct {
 	// lookupAll looks every type up, even one whose counters say the store
 	// holds none of it (the retry after a unique-key conflict).
 	lookupAll bool
+	// empty are the types this batch found without a row: once the batch
+	// commits, they are fresh (see Store.fresh).
+	empty []string
 
 	existing map[rkey]stored
 	pending  []any // queued insert arguments, insertArgs per row
@@ -115,7 +119,10 @@ func placeholders(n int) string {
 // load reads the stored state of every resource in rs, a type at a time.
 // A type the store holds no row of (its maintained counters are zero, as
 // for every type in a first sync) has nothing to look up: its resources are
-// all new, and a repeat within the batch is found in u.existing.
+// all new, and a repeat within the batch is found in u.existing. Nor has a
+// type this Store has written every row of since it found it empty (its
+// later pages in a first sync): a repeat from an earlier batch fails the
+// insert on the unique key and the batch is redone with lookups.
 func (u *upsert) load(rs []Resource) error {
 	byType := map[string][]any{}
 	var order []string
@@ -127,12 +134,18 @@ func (u *upsert) load(rs []Resource) error {
 		byType[t] = append(byType[t], rs[i].ID)
 	}
 	for _, t := range order {
-		held, err := u.holds(t)
-		if err != nil {
-			return err
-		}
-		if !held && !u.lookupAll {
-			continue
+		if !u.lookupAll {
+			if u.store.isFresh(u.portal, t) {
+				continue
+			}
+			held, err := u.holds(t)
+			if err != nil {
+				return err
+			}
+			if !held {
+				u.empty = append(u.empty, t)
+				continue
+			}
 		}
 		ids := byType[t]
 		for start := 0; start < len(ids); start += lookupChunk {
@@ -353,9 +366,12 @@ func (s *Store) UpsertResources(ctx context.Context, portal string, rs []Resourc
 	}
 	c, err := s.upsert(ctx, portal, rs, fetchedAt, false)
 	if err != nil && isConstraint(err) {
-		// The first-sync shortcut trusted resource_counts to say a type has
-		// no rows; a conflict means they drifted. The transaction was rolled
-		// back: do it again, looking every id up.
+		// The first-sync shortcut trusted resource_counts or s.fresh to say
+		// a type has no row of an id; a conflict means one exists (counters
+		// drifted, a repeat across batches, another writer). The
+		// transaction was rolled back: do it again, looking every id up,
+		// and look these types up from now on.
+		s.setFresh(portal, batchTypes(rs), false)
 		c, err = s.upsert(ctx, portal, rs, fetchedAt, true)
 	}
 	if err != nil {
@@ -405,5 +421,17 @@ func (s *Store) upsert(ctx context.Context, portal string, rs []Resource, fetche
 	if err := tx.Commit(); err != nil {
 		return UpsertCounts{}, err
 	}
+	s.setFresh(portal, u.empty, true)
 	return c, nil
+}
+
+// batchTypes lists the types in rs.
+func batchTypes(rs []Resource) []string {
+	var ts []string
+	for i := range rs {
+		if !slices.Contains(ts, rs[i].Type) {
+			ts = append(ts, rs[i].Type)
+		}
+	}
+	return ts
 }
