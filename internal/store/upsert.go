@@ -48,8 +48,16 @@ type upsert struct {
 
 	existing map[rkey]stored
 	pending  []any // queued insert arguments, insertArgs per row
-	stmts    map[string]*sql.Stmt
-	deltas   map[string]countDelta
+	// portalArg and typeArg are u.portal and the type of the last queued
+	// row as arguments, boxed once instead of for every row.
+	portalArg     any
+	typeArg       any
+	typeArgString string
+	// hexes holds the hex content hashes of the batch, 64 bytes each, so
+	// that a hash is not an allocation of its own.
+	hexes  []byte
+	stmts  map[string]*sql.Stmt
+	deltas map[string]countDelta
 }
 
 // stmt prepares q once per transaction.
@@ -124,16 +132,7 @@ func placeholders(n int) string {
 // later pages in a first sync): a repeat from an earlier batch fails the
 // insert on the unique key and the batch is redone with lookups.
 func (u *upsert) load(rs []Resource) error {
-	byType := map[string][]any{}
-	var order []string
-	for i := range rs {
-		t := rs[i].Type
-		if _, ok := byType[t]; !ok {
-			order = append(order, t)
-		}
-		byType[t] = append(byType[t], rs[i].ID)
-	}
-	for _, t := range order {
+	for _, t := range batchTypes(rs) {
 		if !u.lookupAll {
 			if u.store.isFresh(u.portal, t) {
 				continue
@@ -147,7 +146,12 @@ func (u *upsert) load(rs []Resource) error {
 				continue
 			}
 		}
-		ids := byType[t]
+		var ids []any
+		for i := range rs {
+			if rs[i].Type == t {
+				ids = append(ids, rs[i].ID)
+			}
+		}
 		for start := 0; start < len(ids); start += lookupChunk {
 			chunk := ids[start:min(start+lookupChunk, len(ids))]
 			// A short chunk is padded with its first id (a repeat in an IN
@@ -231,20 +235,41 @@ func (u *upsert) holds(t string) (bool, error) {
 	return n != 0, err
 }
 
-// flush writes the queued inserts and learns their rowids.
+// flush writes the queued inserts. The queue keeps its array for the next
+// rows.
 func (u *upsert) flush() error {
-	for len(u.pending) > 0 {
-		n := min(len(u.pending)/insertArgs, insertChunk)
+	for done := 0; done < len(u.pending); {
+		n := min((len(u.pending)-done)/insertArgs, insertChunk)
 		st, err := u.kept(insertQuery(n))
 		if err != nil {
 			return err
 		}
-		if _, err := st.ExecContext(u.ctx, u.pending[:n*insertArgs]...); err != nil {
+		if _, err := st.ExecContext(u.ctx, u.pending[done:done+n*insertArgs]...); err != nil {
 			return err
 		}
-		u.pending = u.pending[n*insertArgs:]
+		done += n * insertArgs
 	}
+	clear(u.pending)
+	u.pending = u.pending[:0]
 	return nil
+}
+
+// hash is the hex SHA-256 of the i-th resource's content, kept in u.hexes.
+func (u *upsert) hash(i int, raw []byte) string {
+	sum := sha256.Sum256(raw)
+	h := u.hexes[i*hexHash : (i+1)*hexHash]
+	hex.Encode(h, sum[:])
+	return unsafe.String(unsafe.SliceData(h), hexHash)
+}
+
+const hexHash = 2 * sha256.Size
+
+// typeArgFor is typ as an argument, boxed again only when the type changes.
+func (u *upsert) typeArgFor(typ string) any {
+	if u.typeArg == nil || u.typeArgString != typ {
+		u.typeArg, u.typeArgString = typ, typ
+	}
+	return u.typeArg
 }
 
 // resourceText is raw as a string without a copy: it is bound as TEXT (the
@@ -274,14 +299,13 @@ func (u *upsert) delta(typ string, live, deleted int) {
 	u.deltas[typ] = d
 }
 
-// one applies a single resource.
-func (u *upsert) one(r *Resource, c *UpsertCounts) error {
-	sum := sha256.Sum256(r.Raw)
-	hash := hex.EncodeToString(sum[:])
+// one applies the i-th resource.
+func (u *upsert) one(i int, r *Resource, c *UpsertCounts) error {
+	hash := u.hash(i, r.Raw)
 	k := rkey{r.Type, r.ID}
 	s, ok := u.existing[k]
 	if !ok {
-		u.pending = append(u.pending, u.portal, r.Type, r.ID, r.VersionID, r.LastUpdated, hash, u.fetched, resourceText(r.Raw))
+		u.pending = append(u.pending, u.portalArg, u.typeArgFor(r.Type), r.ID, r.VersionID, r.LastUpdated, hash, u.fetched, resourceText(r.Raw))
 		u.existing[k] = stored{hash: hash}
 		c.New++
 		u.delta(r.Type, 1, 0)
@@ -396,9 +420,12 @@ func (s *Store) upsert(ctx context.Context, portal string, rs []Resource, fetche
 	defer tx.Rollback()
 	u := &upsert{
 		store: s, ctx: ctx, tx: tx, portal: portal, fetched: fmtTime(fetchedAt), lookupAll: lookupAll,
-		existing: make(map[rkey]stored, len(rs)),
-		stmts:    map[string]*sql.Stmt{},
-		deltas:   map[string]countDelta{},
+		existing:  make(map[rkey]stored, len(rs)),
+		pending:   make([]any, 0, min(len(rs), insertChunk)*insertArgs),
+		hexes:     make([]byte, len(rs)*hexHash),
+		portalArg: portal,
+		stmts:     map[string]*sql.Stmt{},
+		deltas:    map[string]countDelta{},
 	}
 	defer u.close()
 	if err := u.portalExists(); err != nil {
@@ -408,7 +435,7 @@ func (s *Store) upsert(ctx context.Context, portal string, rs []Resource, fetche
 		return UpsertCounts{}, err
 	}
 	for i := range rs {
-		if err := u.one(&rs[i], &c); err != nil {
+		if err := u.one(i, &rs[i], &c); err != nil {
 			return UpsertCounts{}, err
 		}
 	}
