@@ -6,13 +6,13 @@ import (
 )
 
 // parseHeader reads resourceType, id and meta.versionId/lastUpdated from a
-// resource's JSON. The search decoder has already validated the JSON, so a
-// plain scan of the top-level members finds them without a second
-// reflective unmarshal of every resource (that doubled the decode cost of a
-// page). Anything the scan does not expect (escaped keys, non-string values)
-// falls back to encoding/json, which also reports the error.
+// resource's JSON. A plain scan of the top-level members finds them without
+// a second reflective unmarshal of every resource (that doubled the decode
+// cost of a page). Anything the scan does not expect (invalid JSON, escaped
+// keys, non-string values) falls back to encoding/json, which also reports
+// the error.
 func parseHeader(raw []byte) (resourceHeader, error) {
-	if h, end := scanHeader(raw, skipSpace(raw, 0)); end >= 0 {
+	if h, end := scanHeader(raw, skipSpace(raw, 0), 1); end >= 0 && skipSpace(raw, end) == len(raw) {
 		return h, nil
 	}
 	var h resourceHeader
@@ -20,18 +20,25 @@ func parseHeader(raw []byte) (resourceHeader, error) {
 	return h, err
 }
 
-// scanHeader reads the header of the resource object starting at b[i] and
-// returns the index just after it, or -1 where parseHeader falls back.
-func scanHeader(b []byte, i int) (resourceHeader, int) {
+// scanHeader reads the header of the resource object starting at b[i]
+// (depth: its nesting depth, as validValue counts it) and returns the index
+// just after it, or -1 where parseHeader falls back. Every byte of the
+// object is validated on the way.
+func scanHeader(b []byte, i, depth int) (resourceHeader, int) {
 	var h resourceHeader
-	end := members(b, i, func(key, val []byte) bool {
+	end := object(b, i, depth, func(key []byte, at int) int {
+		end := validValue(b, at, depth)
+		if end < 0 {
+			return -1
+		}
+		ok := true
 		switch string(key) {
 		case "resourceType":
-			return jsonString(val, &h.ResourceType)
+			ok = jsonString(b[at:end], &h.ResourceType)
 		case "id":
-			return jsonString(val, &h.ID)
+			ok = jsonString(b[at:end], &h.ID)
 		case "meta":
-			return eachMember(val, func(k, v []byte) bool {
+			ok = eachMember(b[at:end], func(k, v []byte) bool {
 				switch string(k) {
 				case "versionId":
 					return jsonString(v, &h.Meta.VersionID)
@@ -41,39 +48,48 @@ func scanHeader(b []byte, i int) (resourceHeader, int) {
 				return true
 			})
 		}
-		return true
+		if !ok {
+			return -1
+		}
+		return end
 	})
 	return h, end
 }
 
 // eachMember calls fn with the raw key (without quotes) and raw value of
 // every member of the JSON object obj. It reports false when obj is not a
-// plain object, a key has escapes, or fn returns false.
+// valid plain object, a key has escapes, or fn returns false.
 func eachMember(obj []byte, fn func(key, val []byte) bool) bool {
-	return members(obj, skipSpace(obj, 0), fn) >= 0
+	end := object(obj, skipSpace(obj, 0), 1, func(key []byte, at int) int {
+		end := validValue(obj, at, 1)
+		if end < 0 || !fn(key, obj[at:end]) {
+			return -1
+		}
+		return end
+	})
+	return end >= 0 && skipSpace(obj, end) == len(obj)
 }
 
-// members is eachMember for the object starting at b[i]: it returns the
-// index just after the object, or -1 where eachMember reports false.
-func members(b []byte, i int, fn func(key, val []byte) bool) int {
-	return membersWith(b, i, nil, fn)
-}
-
-// membersWith is members where skip (when not nil) finds the end of each
-// value instead of skipValue, so a caller can read a value while skipping it.
-func membersWith(b []byte, i int, skip func(key []byte, i int) int, fn func(key, val []byte) bool) int {
-	if i >= len(b) || b[i] != '{' {
+// object walks the JSON object starting at b[i], validating it as
+// validValue does (depth is the nesting depth of the object itself). For
+// every member, value is called with the key (without quotes) and the index
+// of the value, and returns the index just after the value, which it has
+// validated, or -1 to stop. object returns the index just after the object,
+// or -1: not an object, invalid JSON, a key with escapes (which the callers
+// leave to encoding/json), or value returned -1.
+func object(b []byte, i, depth int, value func(key []byte, at int) int) int {
+	if i >= len(b) || b[i] != '{' || depth > maxDepth {
 		return -1
 	}
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		return i + 1
 	}
-	for i < len(b) {
-		if b[i] != '"' {
+	for {
+		if i >= len(b) || b[i] != '"' {
 			return -1
 		}
-		end := skipString(b, i)
+		end := validString(b, i)
 		if end < 0 {
 			return -1
 		}
@@ -85,22 +101,14 @@ func membersWith(b []byte, i int, skip func(key []byte, i int) int, fn func(key,
 		if i >= len(b) || b[i] != ':' {
 			return -1
 		}
-		i = skipSpace(b, i+1)
-		var vend int
-		if skip != nil {
-			vend = skip(key, i)
-		} else {
-			vend = skipValue(b, i)
-		}
-		if vend < 0 || !fn(key, b[i:vend]) {
+		if i = value(key, skipSpace(b, i+1)); i < 0 {
 			return -1
 		}
 		var more bool
-		if i, more = afterElement(b, vend, '}'); !more {
+		if i, more = afterElement(b, i, '}'); !more {
 			return i
 		}
 	}
-	return -1
 }
 
 // jsonString stores a JSON string value in dst; escapes go through
@@ -140,66 +148,4 @@ func skipSpace(b []byte, i int) int {
 		i++
 	}
 	return i
-}
-
-// skipString returns the index just after the string starting at b[i] ('"'),
-// or -1. It jumps from quote to quote (bytes.IndexByte is vectorised); a
-// quote preceded by an odd number of backslashes is escaped.
-func skipString(b []byte, i int) int {
-	j := i + 1
-	for {
-		k := bytes.IndexByte(b[j:], '"')
-		if k < 0 {
-			return -1
-		}
-		j += k
-		n := 0
-		for p := j - 1; p > i && b[p] == '\\'; p-- {
-			n++
-		}
-		if n%2 == 0 {
-			return j + 1
-		}
-		j++
-	}
-}
-
-// skipValue returns the index just after the value starting at b[i], or -1.
-func skipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return -1
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				e := skipString(b, j)
-				if e < 0 {
-					return -1
-				}
-				j = e - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return -1
-	default:
-		j := i
-		for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\n' && b[j] != '\r' && b[j] != '\t' {
-			j++
-		}
-		if j == i {
-			return -1
-		}
-		return j
-	}
 }

@@ -7,19 +7,21 @@ import (
 	"strings"
 )
 
-// decodePage reads one searchset Bundle. The body is read whole (a page is
-// a few hundred KB), validated once (validJSON: what json.Valid accepts,
-// faster), and walked once more by hand to slice out every entry's
-// resource: each resource's Raw is a piece of the body, not a copy. Decoding entry by entry with
-// encoding/json scanned every resource three times and copied it, which was
-// a third of a first sync's CPU (docs/performance.md).
+// decodePage reads one searchset Bundle (size: its announced length, or -1;
+// see readBody). The body is read whole (a page is a few hundred KB) and
+// walked once by hand, validating it while slicing out every entry's
+// resource: each resource's Raw is a piece of the body, not a copy.
+// Decoding entry by entry with encoding/json scanned every resource three
+// times and copied it, which was a third of a first sync's CPU
+// (docs/performance.md); validating first and walking after read every
+// byte twice more than this.
 //
 // Anything this path does not expect (invalid JSON, escaped or differently
 // cased keys, a value of the wrong kind, a missing resource, a read error)
 // goes to decodePageStream over the same bytes, so the result and the
 // error are the ones the streaming decoder gives.
-func decodePage(r io.Reader) (*Page, error) {
-	body, err := io.ReadAll(r)
+func decodePage(r io.Reader, size int64) (*Page, error) {
+	body, err := readBody(r, size)
 	if err != nil {
 		return decodePageStream(io.MultiReader(bytes.NewReader(body), errReader{err}))
 	}
@@ -34,88 +36,96 @@ type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
-// walkPage decodes a valid searchset Bundle, or reports false.
+// walkPage decodes a valid searchset Bundle, or reports false. It reads
+// every byte once: the walk validates as it goes (as validJSON does, and
+// only a body that is valid JSON as a whole is accepted), slicing out every
+// entry's resource and reading its header on the way.
 func walkPage(body []byte) (*Page, bool) {
-	if !validJSON(body) {
-		return nil, false
-	}
 	p := &Page{Total: -1}
 	var resourceType, bundleType string
-	ok := eachMember(body, func(key, val []byte) bool {
+	end := object(body, skipSpace(body, 0), 1, func(key []byte, at int) int {
+		if string(key) == "entry" {
+			return walkEntries(body, at, p)
+		}
+		end := validValue(body, at, 1)
+		if end < 0 {
+			return -1
+		}
+		val := body[at:end]
+		ok := true
 		switch string(key) {
 		case "resourceType":
-			return jsonString(val, &resourceType)
+			ok = jsonString(val, &resourceType)
 		case "type":
-			return jsonString(val, &bundleType)
+			ok = jsonString(val, &bundleType)
 		case "total":
 			var total *int
-			if json.Unmarshal(val, &total) != nil {
-				return false
-			}
-			if total != nil {
+			ok = json.Unmarshal(val, &total) == nil
+			if ok && total != nil {
 				p.Total = *total
 			}
 		case "meta":
 			var meta struct {
 				LastUpdated string `json:"lastUpdated"`
 			}
-			if json.Unmarshal(val, &meta) != nil {
-				return false
-			}
+			ok = json.Unmarshal(val, &meta) == nil
 			p.LastUpdated = meta.LastUpdated
 		case "link":
 			var links []bundleLink
-			if json.Unmarshal(val, &links) != nil {
-				return false
-			}
+			ok = json.Unmarshal(val, &links) == nil
 			for _, l := range links {
 				if l.Relation == "next" {
 					p.Next = strings.TrimSpace(l.URL)
 				}
 			}
-		case "entry":
-			return walkEntries(val, p)
 		}
-		return true
+		if !ok {
+			return -1
+		}
+		return end
 	})
-	if !ok || resourceType != "Bundle" || (bundleType != "" && bundleType != "searchset") {
+	if end < 0 || skipSpace(body, end) != len(body) || resourceType != "Bundle" || (bundleType != "" && bundleType != "searchset") {
 		return nil, false
 	}
 	return p, true
 }
 
-// walkEntries appends the entries of the JSON array arr to p. Each entry is
-// walked once: its resource's header is read while the resource is skipped.
-func walkEntries(arr []byte, p *Page) bool {
-	if string(arr) == "null" {
-		return true
+// walkEntries appends the entries of the JSON array starting at b[i] (the
+// value of the Bundle's entry member) to p and returns the index just after
+// the array, or -1. Each entry is walked once: its resource's header is
+// read while the resource is validated.
+func walkEntries(b []byte, i int, p *Page) int {
+	if end := validLiteral(b, i, "null"); end >= 0 {
+		return end
 	}
-	return eachElementAt(arr, func(i int) int {
+	return eachElementAt(b, i, 2, func(i int) int {
 		var (
 			resource []byte
 			h        resourceHeader
 			mode     string
 		)
-		skip := func(key []byte, at int) int {
-			if string(key) != "resource" {
-				return skipValue(arr, at)
-			}
-			var end int
-			h, end = scanHeader(arr, at) // -1 also for null and non-objects
-			return end
-		}
-		end := membersWith(arr, i, skip, func(key, val []byte) bool {
+		end := object(b, i, 3, func(key []byte, at int) int {
 			switch string(key) {
 			case "resource":
-				resource = val
+				var end int
+				h, end = scanHeader(b, at, 4) // -1 also for null and non-objects
+				if end >= 0 {
+					resource = b[at:end]
+				}
+				return end
 			case "search":
-				return searchMode(val, &mode)
-			default:
-				// encoding/json matches struct fields without regard to
-				// case: leave such keys to the streaming decoder.
-				return !strings.EqualFold(string(key), "resource") && !strings.EqualFold(string(key), "search")
+				end := validValue(b, at, 3)
+				if end < 0 || !searchMode(b[at:end], &mode) {
+					return -1
+				}
+				return end
 			}
-			return true
+			// encoding/json matches struct fields without regard to
+			// case: leave such keys to the streaming decoder.
+			if strings.EqualFold(string(key), "resource") || strings.EqualFold(string(key), "search") {
+				return -1
+			}
+			return validValue(b, at, 3)
 		})
 		if end < 0 || resource == nil {
 			return -1
@@ -163,27 +173,26 @@ func searchMode(val []byte, mode *string) bool {
 	})
 }
 
-// eachElementAt walks the JSON array arr: fn is called with the index of
-// each element and returns the index just after it (or -1 to stop). It
-// reports false when arr is not an array or fn returns -1.
-func eachElementAt(arr []byte, fn func(i int) int) bool {
-	i := skipSpace(arr, 0)
-	if i >= len(arr) || arr[i] != '[' {
-		return false
+// eachElementAt walks the JSON array starting at b[i] (depth: its nesting
+// depth, as validValue counts it): fn is called with the index of each
+// element and returns the index just after it, validated (or -1 to stop).
+// It returns the index just after the array, or -1 when there is no array
+// there, it is invalid or fn returns -1.
+func eachElementAt(b []byte, i, depth int, fn func(i int) int) int {
+	if i >= len(b) || b[i] != '[' || depth > maxDepth {
+		return -1
 	}
-	i = skipSpace(arr, i+1)
-	if i < len(arr) && arr[i] == ']' {
-		return true
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return i + 1
 	}
-	for i < len(arr) {
-		end := fn(i)
-		if end < 0 {
-			return false
+	for {
+		if i = fn(i); i < 0 {
+			return -1
 		}
 		var more bool
-		if i, more = afterElement(arr, end, ']'); !more {
-			return i >= 0
+		if i, more = afterElement(b, i, ']'); !more {
+			return i
 		}
 	}
-	return false
 }

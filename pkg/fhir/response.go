@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sync"
 )
 
 // badBody is a decode problem found in our own checks; decodeFailure turns
@@ -39,7 +40,8 @@ func jsonBody(resp *http.Response) (*bufio.Reader, error) {
 	case ct != "" && !isJSONType(ct):
 		return nil, malformed("the server sent %q content instead of FHIR JSON", mediaType(ct))
 	}
-	br := bufio.NewReaderSize(resp.Body, 64<<10)
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(resp.Body)
 	for n := 1; ; n++ {
 		b, err := br.Peek(n)
 		if len(b) == n {
@@ -48,20 +50,30 @@ func jsonBody(resp *http.Response) (*bufio.Reader, error) {
 				if n < 4096 {
 					continue
 				}
-				return nil, malformed("the response starts with too much blank space")
+				err = malformed("the response starts with too much blank space")
 			case '{':
 				return br, nil
 			case '<':
-				return nil, malformed(reasonHTML)
+				err = malformed(reasonHTML)
 			default:
-				return nil, malformed("the response is not a JSON object")
+				err = malformed("the response is not a JSON object")
 			}
+		} else if errors.Is(err, io.EOF) {
+			err = malformed("the response was empty")
 		}
-		if errors.Is(err, io.EOF) {
-			return nil, malformed("the response was empty")
-		}
+		releaseBody(br)
 		return nil, err
 	}
+}
+
+// readerPool holds the buffered readers jsonBody hands out: one per response
+// read, 64 KiB each, was a good part of a sync's garbage.
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+
+// releaseBody gives back a reader from jsonBody once nothing reads from it.
+func releaseBody(br *bufio.Reader) {
+	br.Reset(nil)
+	readerPool.Put(br)
 }
 
 // decodeFailure classifies an error met while reading or decoding a body.
@@ -106,6 +118,7 @@ func readJSONObject(resp *http.Response, limit int64) (json.RawMessage, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer releaseBody(br)
 	lr := &io.LimitedReader{R: br, N: limit + 1}
 	dec := json.NewDecoder(lr)
 	var raw json.RawMessage

@@ -128,7 +128,13 @@ func (c *Client) fetchPage(ctx context.Context, u *url.URL, attempts *int) (*Pag
 	br, err := jsonBody(resp)
 	if err == nil {
 		var page *Page
-		if page, err = decodePage(br); err == nil {
+		size := resp.ContentLength
+		if size > limit {
+			size = -1 // read on to the limit as without a length
+		}
+		page, err = decodePage(br, size)
+		releaseBody(br)
+		if err == nil {
 			return page, nil
 		}
 	}

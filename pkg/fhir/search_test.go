@@ -343,24 +343,28 @@ func TestSearchPathChecks(t *testing.T) {
 }
 
 // The page is decoded as it streams in: a body that arrives in small chunks
-// decodes the same as one that arrives at once.
+// decodes the same as one that arrives at once, whatever length the
+// response announced (none, the right one, or a wrong one).
 func TestDecodePageStreaming(t *testing.T) {
 	body := bundle(bundleOpts{n: 25, next: "https://x.example/fhir/Observation?page=2", linksLast: true, total: 100})
-	for name, r := range map[string]io.Reader{
-		"one byte at a time": iotest.OneByteReader(strings.NewReader(body)),
-		"half reads":         iotest.HalfReader(strings.NewReader(body)),
-		"data with EOF":      iotest.DataErrReader(strings.NewReader(body)),
+	for name, r := range map[string]func() io.Reader{
+		"one byte at a time": func() io.Reader { return iotest.OneByteReader(strings.NewReader(body)) },
+		"half reads":         func() io.Reader { return iotest.HalfReader(strings.NewReader(body)) },
+		"data with EOF":      func() io.Reader { return iotest.DataErrReader(strings.NewReader(body)) },
+		"at once":            func() io.Reader { return strings.NewReader(body) },
 	} {
-		p, err := decodePage(r)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if len(p.Entries) != 25 || p.Total != 100 || p.Next == "" || string(p.Entries[24].Raw) != observation(24) {
-			t.Errorf("%s: page %+v", name, p)
+		for _, size := range []int64{-1, int64(len(body)), 0, 1, int64(len(body)) - 10, int64(len(body)) + 10} {
+			p, err := decodePage(r(), size)
+			if err != nil {
+				t.Fatalf("%s, size %d: %v", name, size, err)
+			}
+			if len(p.Entries) != 25 || p.Total != 100 || p.Next == "" || string(p.Entries[24].Raw) != observation(24) {
+				t.Errorf("%s, size %d: page %+v", name, size, p)
+			}
 		}
 	}
 	// Entries' Raw must not share memory: the decoder reuses buffers.
-	p, _ := decodePage(strings.NewReader(body))
+	p, _ := decodePage(strings.NewReader(body), -1)
 	if bytes.Equal(p.Entries[0].Raw, p.Entries[1].Raw) {
 		t.Error("entries share their raw bytes")
 	}
@@ -398,7 +402,7 @@ func BenchmarkDecodePage1000(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		p, err := decodePage(bytes.NewReader(body))
+		p, err := decodePage(bytes.NewReader(body), -1)
 		if err != nil || len(p.Entries) != 1000 {
 			b.Fatal(err)
 		}

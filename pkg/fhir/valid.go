@@ -1,5 +1,10 @@
 package fhir
 
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
 // validJSON reports whether b is one valid JSON value (with optional
 // surrounding white space), accepting exactly what json.Valid accepts
 // (FuzzValidJSON checks that). encoding/json's validator runs a state
@@ -90,9 +95,22 @@ func validLiteral(b []byte, i int, lit string) int {
 
 // validString returns the index after the valid string starting at b[i]
 // ('"'), or -1. Like encoding/json it rejects control characters and bad
-// escapes and does not check UTF-8.
+// escapes and does not check UTF-8. Most of a FHIR body is string contents:
+// they are read eight bytes at a time, looking for the bytes that need a
+// closer look (quote, backslash, control character).
 func validString(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
+	j := i + 1
+	for {
+		for len(b)-j >= 8 {
+			if m := special(binary.LittleEndian.Uint64(b[j:])); m != 0 {
+				j += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			j += 8
+		}
+		if j >= len(b) {
+			return -1
+		}
 		switch c := b[j]; {
 		case c == '"':
 			return j + 1
@@ -119,8 +137,23 @@ func validString(b []byte, i int) int {
 				return -1
 			}
 		}
+		j++
 	}
-	return -1
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// special marks (with its high bit) each byte of the eight in x, read
+// little-endian, that is a quote, a backslash or below 0x20. Only the
+// lowest mark is exact (a borrow can mark a byte above a real one), which
+// is the one validString uses.
+func special(x uint64) uint64 {
+	q := x ^ (ones * '"')
+	s := x ^ (ones * '\\')
+	return ((q-ones)&^q | (s-ones)&^s | (x-ones*0x20)&^x) & highs
 }
 
 func isHex(c byte) bool {

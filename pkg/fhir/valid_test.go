@@ -32,3 +32,21 @@ func FuzzValidJSON(f *testing.F) {
 		}
 	})
 }
+
+// validString reads eight bytes at a time: a byte that needs a closer look
+// must be found at every offset in a word, next to any other byte.
+func TestValidStringEveryOffset(t *testing.T) {
+	bytes := []byte{'"', '\\', 0x00, 0x01, 0x1f, 0x20, '!', '#', '[', ']', 0x5b, 0x5d, 0x7f, 0x80, 0xa2, 0xdc, 0xff}
+	for n := range 20 {
+		for _, c := range bytes {
+			for _, next := range bytes {
+				for _, tail := range []string{"", "abcdefghij", `\n`, `\u00e9xyz`} {
+					in := `"` + strings.Repeat("a", n) + string([]byte{c, next}) + tail + `"`
+					if got, want := validJSON([]byte(in)), json.Valid([]byte(in)); got != want {
+						t.Errorf("validJSON(%q) = %v, json.Valid %v", in, got, want)
+					}
+				}
+			}
+		}
+	}
+}
