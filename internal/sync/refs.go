@@ -34,8 +34,13 @@ func init() {
 
 // add scans one resource's JSON for Reference.reference values.
 func (c *refCollector) add(raw json.RawMessage) {
-	var found []string
-	scanRefs(raw, func(r string) { found = append(found, r) })
+	var buf [4]string
+	found := buf[:0]
+	scanRefs(raw, func(r []byte) {
+		if mayFollow(r) {
+			found = append(found, string(r))
+		}
+	})
 	if len(found) == 0 {
 		return
 	}
@@ -50,6 +55,18 @@ func (c *refCollector) add(raw json.RawMessage) {
 			c.refs[ref] = true
 		}
 	}
+}
+
+// mayFollow reports whether parse can follow or refuse the reference r:
+// only an absolute reference or a relative one to a wanted type. Most
+// references are to the patient, encounters and other resources a search
+// fetches; they are passed over without making a string of them.
+func mayFollow(r []byte) bool {
+	if bytes.Contains(r, []byte("://")) {
+		return true
+	}
+	typ, _, _ := bytes.Cut(r, []byte("/"))
+	return wantedRef[string(typ)]
 }
 
 // parse turns a reference string into a Ref of a wanted type. Relative
@@ -67,14 +84,19 @@ func (c *refCollector) parse(r string) (ref store.Ref, ok, refused bool) {
 		}
 		rel = strings.TrimPrefix(strings.TrimPrefix(r, c.base), "/")
 	}
-	parts := strings.Split(rel, "/")
-	if len(parts) != 2 && !(len(parts) == 4 && parts[2] == "_history") {
+	// Type/id or Type/id/_history/version.
+	typ, rest, _ := strings.Cut(rel, "/")
+	id, version, versioned := strings.Cut(rest, "/")
+	if versioned {
+		history, v, ok := strings.Cut(version, "/")
+		if !ok || history != "_history" || strings.Contains(v, "/") {
+			return ref, false, false
+		}
+	}
+	if !wantedRef[typ] || id == "" || strings.ContainsAny(id, "?#") {
 		return ref, false, false
 	}
-	if !wantedRef[parts[0]] || parts[1] == "" || strings.ContainsAny(parts[1], "?#") {
-		return ref, false, false
-	}
-	return store.Ref{Type: parts[0], ID: parts[1]}, true, false
+	return store.Ref{Type: typ, ID: id}, true, false
 }
 
 // refType guesses the resource type of an absolute reference path
@@ -104,12 +126,85 @@ func (c *refCollector) take() ([]store.Ref, int) {
 }
 
 // scanRefs calls fn with the string value of every "reference" member at
-// any depth of the JSON document raw. It walks the bytes once, skipping
-// string contents, instead of unmarshalling the resource into maps (which
-// was a sixth of a first sync's CPU time): raw comes from a page the FHIR
-// decoder has already validated. Invalid JSON yields what it can, possibly
-// nothing.
-func scanRefs(raw []byte, fn func(string)) {
+// any depth of the JSON document raw, in order. It finds them with
+// bytes.Index, which is vectorised, instead of unmarshalling the resource
+// into maps (which was a sixth of a first sync's CPU time) or stopping at
+// every string: raw comes from a page the FHIR decoder has already
+// validated. In valid JSON a quote that is not escaped and is followed by
+// reference" opens exactly the string "reference" (a quote closing a
+// string cannot be followed by a letter), and that string is a member
+// name when a colon follows. Only a member name spelled with escapes
+// ("refer\u0065nce") escapes this search: a resource where one could hide
+// is scanned string by string instead (scanRefsByString). Invalid JSON
+// yields what it can, possibly nothing.
+func scanRefs(raw []byte, fn func([]byte)) {
+	if mayHideReferenceKey(raw) {
+		scanRefsByString(raw, fn)
+		return
+	}
+	for i := 0; ; {
+		k := bytes.Index(raw[i:], referenceKey)
+		if k < 0 {
+			return
+		}
+		q := i + k // the opening quote
+		i = q + len(referenceKey)
+		if escaped(raw, q) {
+			continue // text inside a string
+		}
+		j := skipSpaces(raw, i)
+		if j >= len(raw) || raw[j] != ':' {
+			continue // a string value
+		}
+		v := skipSpaces(raw, j+1)
+		if v >= len(raw) || raw[v] != '"' {
+			continue // not a string: what it holds is searched on
+		}
+		vend, vesc := stringEnd(raw, v)
+		if vend < 0 {
+			return
+		}
+		emitString(raw[v:vend+1], vesc, fn)
+		i = vend + 1
+	}
+}
+
+var referenceKey = []byte(`"reference"`)
+
+// mayHideReferenceKey reports whether raw could spell a member name
+// "reference" with escapes. Only \u escapes can stand for a letter, and
+// those of c, e, f, n and r are \u0063 to \u0072.
+func mayHideReferenceKey(raw []byte) bool {
+	return bytes.IndexByte(raw, '\\') >= 0 &&
+		(bytes.Contains(raw, []byte(`\u006`)) || bytes.Contains(raw, []byte(`\u007`)))
+}
+
+// escaped reports whether the quote at raw[q] is escaped: preceded by an
+// odd number of backslashes.
+func escaped(raw []byte, q int) bool {
+	n := 0
+	for k := q - 1; k >= 0 && raw[k] == '\\'; k-- {
+		n++
+	}
+	return n%2 == 1
+}
+
+// emitString calls fn with the value of the JSON string tok (quotes
+// included; esc: it has escapes).
+func emitString(tok []byte, esc bool, fn func([]byte)) {
+	if !esc {
+		fn(tok[1 : len(tok)-1])
+		return
+	}
+	var v string
+	if json.Unmarshal(tok, &v) == nil {
+		fn([]byte(v))
+	}
+}
+
+// scanRefsByString is scanRefs for any resource: it stops at every string
+// and decodes member names with escapes.
+func scanRefsByString(raw []byte, fn func([]byte)) {
 	for i := 0; i < len(raw); i++ {
 		q := bytes.IndexByte(raw[i:], '"')
 		if q < 0 {
@@ -139,14 +234,7 @@ func scanRefs(raw []byte, fn func(string)) {
 		if vend < 0 {
 			return
 		}
-		if !vesc {
-			fn(string(raw[k+1 : vend]))
-		} else {
-			var v string
-			if json.Unmarshal(raw[k:vend+1], &v) == nil {
-				fn(v)
-			}
-		}
+		emitString(raw[k:vend+1], vesc, fn)
 		i = vend
 	}
 }

@@ -52,10 +52,24 @@ func TestScanRefsAgreesWithUnmarshal(t *testing.T) {
 		`{"contained":[{"resourceType":"Location","managingOrganization":{"reference":"Organization/9"}}]}`,
 		`not json`,
 		`{}`,
+		// The quote before reference" is escaped: part of a longer string.
+		`{"x \"reference":"Location/9","y":"\"reference","z":1}`,
+		`{"x \\\"reference":"Location/10"}`,
+		`{"x \\":"reference","y":["\\","reference"]}`,
+		// Member names spelled with \u escapes of its letters.
+		`{"\u0072eference":"Location/11"}`,
+		`{"referen\u0063e":"Location/12"}`,
+		`{"refere\u006Ece":"Location/13"}`,
+		`{"a":{"re\u0066erence":"Location/14"},"b":{"reference":"Location/15"}}`,
+		// Escapes that cannot spell it (narratives): the fast search.
+		`{"text":{"div":"\u003cdiv\u003e\"reference\":\"Practitioner/evil\"\u003c/div\u003e"},"subject":{"reference":"Patient/16"}}`,
+		`{"a":"\n\t\u00e9","reference" :	"Organization/17", "b":{"reference":"Practitioner\/18"}}`,
+		`{"reference":"Loc\u0061tion/19"}`,
+		`{"reference":"a","x":"reference"}`,
 	}
 	for _, d := range docs {
 		var got []string
-		scanRefs([]byte(d), func(s string) { got = append(got, s) })
+		scanRefs([]byte(d), func(s []byte) { got = append(got, string(s)) })
 		want := walkRefsJSON([]byte(d))
 		sort.Strings(got)
 		sort.Strings(want)
@@ -66,6 +80,25 @@ func TestScanRefsAgreesWithUnmarshal(t *testing.T) {
 			t.Errorf("%s\n got %q\nwant %q", d, got, want)
 		}
 	}
+}
+
+// The search for "reference" gives what a scan that stops at every string
+// gives, in the same order.
+func FuzzScanRefs(f *testing.F) {
+	f.Add(`{"resourceType":"Observation","subject":{"reference":"Patient/1"},"note":[{"text":"\"reference\": \"X/1\""}]}`)
+	f.Add(`{"refer\u0065nce":"Medication/7","reference":{"reference":"Organization/8"}}`)
+	f.Add(`{"text":{"div":"\u003cdiv\u003e"},"x \"reference":"Location/9","reference" : "Practitioner\/6"}`)
+	f.Fuzz(func(t *testing.T, doc string) {
+		if !json.Valid([]byte(doc)) {
+			return // resources come from a validated page
+		}
+		var got, want []string
+		scanRefs([]byte(doc), func(s []byte) { got = append(got, string(s)) })
+		scanRefsByString([]byte(doc), func(s []byte) { want = append(want, string(s)) })
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q\n got %q\nwant %q", doc, got, want)
+		}
+	})
 }
 
 func BenchmarkRefCollectorAdd(b *testing.B) {

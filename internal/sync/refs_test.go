@@ -39,3 +39,45 @@ func TestRefCollector(t *testing.T) {
 		t.Errorf("take must forget: %v", again)
 	}
 }
+
+func TestRefCollectorParse(t *testing.T) {
+	base := "http://127.0.0.1:9/fhir"
+	c := newRefCollector(base, func(u string) bool { return strings.HasPrefix(u, base+"/") })
+	for _, tc := range []struct {
+		ref         string
+		want        store.Ref // zero: not followed
+		wantRefused bool
+	}{
+		{ref: "Practitioner/7", want: store.Ref{Type: "Practitioner", ID: "7"}},
+		{ref: "Practitioner/7/_history/2", want: store.Ref{Type: "Practitioner", ID: "7"}},
+		{ref: "Practitioner/7/_history/", want: store.Ref{Type: "Practitioner", ID: "7"}},
+		{ref: "http://127.0.0.1:9/fhir/Location/l1/_history/1", want: store.Ref{Type: "Location", ID: "l1"}},
+		{ref: "Practitioner/7/_history"},
+		{ref: "Practitioner/7/_history/2/3"},
+		{ref: "Practitioner/7/history/2"},
+		{ref: "Practitioner/7/x"},
+		{ref: "Practitioner/"},
+		{ref: "Practitioner//"},
+		{ref: "Practitioner"},
+		{ref: "Practitioner/a?b"},
+		{ref: "Practitioner/a#b"},
+		{ref: "Patient/p1"},
+		{ref: "/Practitioner/7"},
+		{ref: ""},
+		{ref: "#c1"},
+		{ref: "urn:uuid:1"},
+		{ref: "https://elsewhere.example/fhir/Practitioner/7", wantRefused: true},
+		{ref: "https://elsewhere.example/fhir/Practitioner/7/_history/1", wantRefused: true},
+		{ref: "https://elsewhere.example/fhir/Patient/7"},
+	} {
+		ref, ok, refused := c.parse(tc.ref)
+		if ok != (tc.want != store.Ref{}) || ref != tc.want || refused != tc.wantRefused {
+			t.Errorf("parse(%q) = %v, %v, %v; want %v, refused %v", tc.ref, ref, ok, refused, tc.want, tc.wantRefused)
+		}
+		// add passes over without parsing only what parse would neither
+		// follow nor refuse.
+		if !mayFollow([]byte(tc.ref)) && (ok || refused) {
+			t.Errorf("mayFollow(%q) = false, but parse follows or refuses it", tc.ref)
+		}
+	}
+}
