@@ -12,7 +12,7 @@ import (
 // keys, non-string values) falls back to encoding/json, which also reports
 // the error.
 func parseHeader(raw []byte) (resourceHeader, error) {
-	if h, end := scanHeader(raw, skipSpace(raw, 0), 1); end >= 0 && skipSpace(raw, end) == len(raw) {
+	if h, end := scanHeader(raw, skipSpace(raw, 0), 1, ""); end >= 0 && skipSpace(raw, end) == len(raw) {
 		return h, nil
 	}
 	var h resourceHeader
@@ -23,8 +23,10 @@ func parseHeader(raw []byte) (resourceHeader, error) {
 // scanHeader reads the header of the resource object starting at b[i]
 // (depth: its nesting depth, as validValue counts it) and returns the index
 // just after it, or -1 where parseHeader falls back. Every byte of the
-// object is validated on the way.
-func scanHeader(b []byte, i, depth int) (resourceHeader, int) {
+// object is validated on the way. A resourceType equal to typ is given as
+// typ (the entries of a page mostly share one type: one string, not one
+// each).
+func scanHeader(b []byte, i, depth int, typ string) (resourceHeader, int) {
 	var h resourceHeader
 	end := object(b, i, depth, func(key []byte, at int) int {
 		end := validValue(b, at, depth)
@@ -34,7 +36,7 @@ func scanHeader(b []byte, i, depth int) (resourceHeader, int) {
 		ok := true
 		switch string(key) {
 		case "resourceType":
-			ok = jsonString(b[at:end], &h.ResourceType)
+			ok = jsonStringLike(b[at:end], &h.ResourceType, typ)
 		case "id":
 			ok = jsonString(b[at:end], &h.ID)
 		case "meta":
@@ -114,15 +116,32 @@ func object(b []byte, i, depth int, value func(key []byte, at int) int) int {
 // jsonString stores a JSON string value in dst; escapes go through
 // encoding/json. A non-string value reports false.
 func jsonString(val []byte, dst *string) bool {
+	return jsonStringLike(val, dst, "")
+}
+
+// jsonStringLike is jsonString where a value equal to like is stored as
+// like, without making a new string.
+func jsonStringLike(val []byte, dst *string, like string) bool {
 	if len(val) < 2 || val[0] != '"' || val[len(val)-1] != '"' {
 		return false
 	}
 	inner := val[1 : len(val)-1]
 	if bytes.IndexByte(inner, '\\') < 0 {
-		*dst = string(inner)
+		if string(inner) == like {
+			*dst = like
+		} else {
+			*dst = string(inner)
+		}
 		return true
 	}
-	return json.Unmarshal(val, dst) == nil
+	// Through a local: dst itself handed to encoding/json would put every
+	// header the walk reads on the heap.
+	var s string
+	if json.Unmarshal(val, &s) != nil {
+		return false
+	}
+	*dst = s
+	return true
 }
 
 // afterElement reads what follows a value inside an object or array (closing
