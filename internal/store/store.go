@@ -31,6 +31,10 @@ type Options struct {
 	// BusyTimeout is how long to wait for another process's lock; 0 means
 	// DefaultBusyTimeout.
 	BusyTimeout time.Duration
+
+	// walAutocheckpoint is the writer's automatic checkpoint in pages;
+	// 0 keeps SQLite's default (1,000 pages). Tests lower it.
+	walAutocheckpoint int
 }
 
 // Store is an open onerecord database. It is safe for concurrent use.
@@ -61,6 +65,11 @@ type Store struct {
 	// every id looked up.
 	freshMu sync.Mutex
 	fresh   map[freshKey]bool
+
+	// dsnCommon opens a connection with the settings every connection has.
+	dsnCommon string
+	ckptOnce  sync.Once
+	ckpt      *checkpointer // nil until the first upsert
 }
 
 type freshKey struct{ portal, typ string }
@@ -217,6 +226,7 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	common.Add("_pragma", "synchronous(NORMAL)")
 	common.Add("_pragma", "temp_store(MEMORY)")
 
+	s.dsnCommon = base + "?" + common.Encode()
 	wv := cloneValues(common)
 	// The writer keeps SQLite's default page cache (2 MB). A 16 MB cache
 	// made no write faster (inserts touch the index pages and append the
@@ -224,6 +234,9 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	// sync: `onerecord sync` peaked at 66 MB instead of 38 MB at 100,000
 	// resources (docs/performance.md).
 	wv.Add("_pragma", "cache_size(-2000)")
+	if opts.walAutocheckpoint > 0 {
+		wv.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", opts.walAutocheckpoint))
+	}
 	wv.Set("_txlock", "immediate")
 	s.w, err = sql.Open("sqlite", base+"?"+wv.Encode())
 	if err != nil {
@@ -294,6 +307,10 @@ func (s *Store) Path() string { return s.path }
 // into the database file.
 func (s *Store) Close() error {
 	var errs []error
+	s.ckptOnce.Do(func() {}) // no checkpointer starts after this
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.close())
+	}
 	s.keptMu.Lock()
 	for _, st := range s.kept {
 		errs = append(errs, st.Close())

@@ -55,9 +55,11 @@ type upsert struct {
 	typeArgString string
 	// hexes holds the hex content hashes of the batch, 64 bytes each, so
 	// that a hash is not an allocation of its own.
-	hexes  []byte
-	stmts  map[string]*sql.Stmt
-	deltas map[string]countDelta
+	hexes []byte
+	// written counts the bytes of content this transaction writes.
+	written int64
+	stmts   map[string]*sql.Stmt
+	deltas  map[string]countDelta
 }
 
 // stmt prepares q once per transaction.
@@ -305,6 +307,7 @@ func (u *upsert) one(i int, r *Resource, c *UpsertCounts) error {
 	k := rkey{r.Type, r.ID}
 	s, ok := u.existing[k]
 	if !ok {
+		u.written += int64(len(r.Raw))
 		u.pending = append(u.pending, u.portalArg, u.typeArgFor(r.Type), r.ID, r.VersionID, r.LastUpdated, hash, u.fetched, resourceText(r.Raw))
 		u.existing[k] = stored{hash: hash}
 		c.New++
@@ -358,6 +361,7 @@ func (u *upsert) one(i int, r *Resource, c *UpsertCounts) error {
 		}
 	}
 	c.Changed++
+	u.written += int64(len(r.Raw))
 	if s.deleted {
 		u.delta(r.Type, 1, -1)
 	}
@@ -449,6 +453,11 @@ func (s *Store) upsert(ctx context.Context, portal string, rs []Resource, fetche
 		return UpsertCounts{}, err
 	}
 	s.setFresh(portal, u.empty, true)
+	if u.written > 0 {
+		if ck := s.checkpointerFor(ctx); ck != nil {
+			ck.committed(u.written)
+		}
+	}
 	return c, nil
 }
 
