@@ -29,6 +29,17 @@ func parseHeader(raw []byte) (resourceHeader, error) {
 func scanHeader(b []byte, i, depth int, typ string) (resourceHeader, int) {
 	var h resourceHeader
 	end := object(b, i, depth, func(key []byte, at int) int {
+		if string(key) == "meta" {
+			return members(b, at, depth+1, func(k, v []byte) bool {
+				switch string(k) {
+				case "versionId":
+					return jsonString(v, &h.Meta.VersionID)
+				case "lastUpdated":
+					return jsonString(v, &h.Meta.LastUpdated)
+				}
+				return true
+			})
+		}
 		end := validValue(b, at, depth)
 		if end < 0 {
 			return -1
@@ -39,16 +50,6 @@ func scanHeader(b []byte, i, depth int, typ string) (resourceHeader, int) {
 			ok = jsonStringLike(b[at:end], &h.ResourceType, typ)
 		case "id":
 			ok = jsonString(b[at:end], &h.ID)
-		case "meta":
-			ok = eachMember(b[at:end], func(k, v []byte) bool {
-				switch string(k) {
-				case "versionId":
-					return jsonString(v, &h.Meta.VersionID)
-				case "lastUpdated":
-					return jsonString(v, &h.Meta.LastUpdated)
-				}
-				return true
-			})
 		}
 		if !ok {
 			return -1
@@ -58,18 +59,18 @@ func scanHeader(b []byte, i, depth int, typ string) (resourceHeader, int) {
 	return h, end
 }
 
-// eachMember calls fn with the raw key (without quotes) and raw value of
-// every member of the JSON object obj. It reports false when obj is not a
-// valid plain object, a key has escapes, or fn returns false.
-func eachMember(obj []byte, fn func(key, val []byte) bool) bool {
-	end := object(obj, skipSpace(obj, 0), 1, func(key []byte, at int) int {
-		end := validValue(obj, at, 1)
-		if end < 0 || !fn(key, obj[at:end]) {
+// members walks the object starting at b[i] (depth: its nesting depth) as
+// object does, calling fn with the key and the raw value of every member.
+// It returns the index just after the object, or -1 (also when fn returns
+// false).
+func members(b []byte, i, depth int, fn func(key, val []byte) bool) int {
+	return object(b, i, depth, func(key []byte, at int) int {
+		end := validValue(b, at, depth)
+		if end < 0 || !fn(key, b[at:end]) {
 			return -1
 		}
 		return end
 	})
-	return end >= 0 && skipSpace(obj, end) == len(obj)
 }
 
 // object walks the JSON object starting at b[i], validating it as
@@ -163,7 +164,8 @@ func afterElement(b []byte, i int, closing byte) (next int, more bool) {
 }
 
 func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
+	// White space is below '!': one comparison for the usual byte.
+	for i < len(b) && b[i] <= ' ' && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
 		i++
 	}
 	return i

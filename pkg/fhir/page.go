@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"strings"
+	"unicode/utf8"
 )
 
 // decodePage reads one searchset Bundle (size: its announced length, or -1;
@@ -115,11 +116,7 @@ func walkEntries(b []byte, i int, p *Page) int {
 				}
 				return end
 			case "search":
-				end := validValue(b, at, 3)
-				if end < 0 || !searchMode(b[at:end], &mode, prevMode) {
-					return -1
-				}
-				return end
+				return searchMode(b, at, &mode, prevMode)
 			}
 			// encoding/json matches struct fields without regard to
 			// case: leave such keys to the streaming decoder.
@@ -169,16 +166,28 @@ func entriesGuess(rest, first int) int {
 	return min(n+n/8+1, 1024)
 }
 
-// searchMode reads Bundle.entry.search.mode (null or an object); a mode
-// equal to like is given as like.
-func searchMode(val []byte, mode *string, like string) bool {
-	if string(val) == "null" {
-		return true
+// searchMode reads Bundle.entry.search.mode from the value at b[i] (null
+// or an object) and returns the index just after it, or -1; a mode equal to
+// like is given as like.
+func searchMode(b []byte, i int, mode *string, like string) int {
+	if end := validLiteral(b, i, "null"); end >= 0 {
+		return end
 	}
-	return eachMember(val, func(k, v []byte) bool {
+	return members(b, i, 4, func(k, v []byte) bool {
 		switch {
 		case string(k) == "mode":
 			if string(v) == "null" {
+				return true
+			}
+			if !utf8.Valid(v) {
+				// The streaming decoder reads the mode with encoding/json,
+				// which replaces invalid UTF-8 (resource headers are read
+				// by scanHeader either way).
+				var m string
+				if json.Unmarshal(v, &m) != nil {
+					return false
+				}
+				*mode = m
 				return true
 			}
 			return jsonStringLike(v, mode, like)

@@ -40,6 +40,8 @@ func TestWalkPageMatchesStream(t *testing.T) {
 		`{"resourceType":"Bundle","total":1.5}`,
 		`{"resourceType":"Bundle","entry":[]} x`,
 		`{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Patient","id":"1"}}`,
+		// encoding/json replaces invalid UTF-8 in the mode it decodes.
+		"{\"resourceType\":\"Bundle\",\"entry\":[{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"1\"},\"search\":{\"mode\":\"m\xc4\"}}]}",
 		// The walk validates what it slices out: invalid JSON anywhere
 		// inside a resource or entry goes to the streaming decoder.
 		"{\"resourceType\":\"Bundle\",\"entry\":[{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"1\",\"text\":\"a\x01b\"}}]}",
