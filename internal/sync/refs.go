@@ -126,14 +126,17 @@ func (c *refCollector) take() ([]store.Ref, int) {
 }
 
 // scanRefs calls fn with the string value of every "reference" member at
-// any depth of the JSON document raw, in order. It finds them with
-// bytes.Index, which is vectorised, instead of unmarshalling the resource
-// into maps (which was a sixth of a first sync's CPU time) or stopping at
-// every string: raw comes from a page the FHIR decoder has already
-// validated. In valid JSON a quote that is not escaped and is followed by
-// reference" opens exactly the string "reference" (a quote closing a
-// string cannot be followed by a letter), and that string is a member
-// name when a colon follows. Only a member name spelled with escapes
+// any depth of the JSON document raw, in order (a piece of raw when the
+// value has no escapes). It finds them with bytes.Index, which is
+// vectorised, instead of unmarshalling the resource into maps (which was a
+// sixth of a first sync's CPU time) or stopping at every string: raw comes
+// from a page the FHIR decoder has already validated. In valid JSON a quote
+// that is not escaped and is followed by reference" opens exactly the
+// string "reference" (a quote closing a string cannot be followed by a
+// letter), and that string is a member name when a colon follows. The
+// search is for ference" and the three bytes before it are checked after:
+// bytes.Index is as fast as its first byte is rare, and every string has
+// quotes where few have an f. Only a member name spelled with escapes
 // ("refer\u0065nce") escapes this search: a resource where one could hide
 // is scanned string by string instead (scanRefsByString). Invalid JSON
 // yields what it can, possibly nothing.
@@ -142,15 +145,15 @@ func scanRefs(raw []byte, fn func([]byte)) {
 		scanRefsByString(raw, fn)
 		return
 	}
-	for i := 0; ; {
-		k := bytes.Index(raw[i:], referenceKey)
+	for i := 3; i <= len(raw); {
+		k := bytes.Index(raw[i:], referenceTail)
 		if k < 0 {
 			return
 		}
-		q := i + k // the opening quote
+		q := i + k - 3 // the opening quote, if there is one
 		i = q + len(referenceKey)
-		if escaped(raw, q) {
-			continue // text inside a string
+		if string(raw[q:q+3]) != `"re` || escaped(raw, q) {
+			continue // not "reference", or text inside a string
 		}
 		j := skipSpaces(raw, i)
 		if j >= len(raw) || raw[j] != ':' {
@@ -169,7 +172,10 @@ func scanRefs(raw []byte, fn func([]byte)) {
 	}
 }
 
-var referenceKey = []byte(`"reference"`)
+var (
+	referenceKey  = []byte(`"reference"`)
+	referenceTail = referenceKey[3:]
+)
 
 // mayHideReferenceKey reports whether raw could spell a member name
 // "reference" with escapes. Only \u escapes can stand for a letter, and

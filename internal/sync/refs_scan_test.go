@@ -66,6 +66,10 @@ func TestScanRefsAgreesWithUnmarshal(t *testing.T) {
 		`{"a":"\n\t\u00e9","reference" :	"Organization/17", "b":{"reference":"Practitioner\/18"}}`,
 		`{"reference":"Loc\u0061tion/19"}`,
 		`{"reference":"a","x":"reference"}`,
+		// Names that end in reference are not it.
+		`{"preference":"Location/20","xreference":"Location/21","conference":{"reference":"Organization/22"}}`,
+		`"reference"`,
+		`["reference",{"reference":"Location/23"}]`,
 	}
 	for _, d := range docs {
 		var got []string
