@@ -19,7 +19,6 @@ import (
 const (
 	lookupChunk = 200 // a search page: most lookups use the kept statement
 	insertChunk = 200
-	insertArgs  = 8
 )
 
 // stored is what an upsert needs to know about an existing row.
@@ -47,12 +46,8 @@ type upsert struct {
 	empty []string
 
 	existing map[rkey]stored
-	pending  []any // queued insert arguments, insertArgs per row
-	// portalArg and typeArg are u.portal and the type of the last queued
-	// row as arguments, boxed once instead of for every row.
-	portalArg     any
-	typeArg       any
-	typeArgString string
+	pending  []queued // rows to insert
+	args     []any    // arguments of one insert statement
 	// hexes holds the hex content hashes of the batch, 64 bytes each, so
 	// that a hash is not an allocation of its own.
 	hexes []byte
@@ -79,26 +74,51 @@ func (u *upsert) stmt(q string) (*sql.Stmt, error) {
 // instead of once per transaction: compiling an insert of hundreds of
 // parameters for every page cost a tenth of the store's time.
 var (
-	insertFull = `INSERT INTO resources
-			(portal, type, id, version_id, last_updated, hash, fetched_at, raw) VALUES ` +
-		strings.TrimSuffix(strings.Repeat("(?,?,?,?,?,?,?,?),", insertChunk), ",")
-	lookupFull  = lookupQuery(lookupChunk)
-	countsOne   = `SELECT live + deleted FROM resource_counts WHERE portal = ? AND type = ?`
-	keptQueries = []string{insertFull, lookupFull, countsOne, applyCountsQuery, portalExistsQuery}
+	insertFull     = insertSQL(insertChunk, false)
+	insertFullType = insertSQL(insertChunk, true)
+	lookupFull     = lookupQuery(lookupChunk)
+	countsOne      = `SELECT live + deleted FROM resource_counts WHERE portal = ? AND type = ?`
+	keptQueries    = []string{insertFull, insertFullType, lookupFull, countsOne, applyCountsQuery, portalExistsQuery}
 )
+
+// queued is a row waiting to be inserted.
+type queued struct {
+	r    *Resource
+	hash string
+}
 
 func lookupQuery(n int) string {
 	return `SELECT id, rowid, hash, deleted FROM resources
 				WHERE portal = ? AND type = ? AND id IN (` + placeholders(n) + `)`
 }
 
-func insertQuery(n int) string {
-	if n == insertChunk {
+// insertQuery inserts n rows. The portal and fetch time, the same for every
+// row of a batch, and the type when oneType, are bound once per statement
+// instead of once per row: the driver binds, and afterwards clears, every
+// parameter one call at a time.
+func insertQuery(n int, oneType bool) string {
+	switch {
+	case n == insertChunk && oneType:
+		return insertFullType
+	case n == insertChunk:
 		return insertFull
 	}
+	return insertSQL(n, oneType)
+}
+
+func insertSQL(n int, oneType bool) string {
+	if oneType {
+		return `INSERT INTO resources
+			(portal, type, id, version_id, last_updated, hash, fetched_at, raw)
+			SELECT c.p, c.t, v.column1, v.column2, v.column3, v.column4, c.f, v.column5
+			FROM (SELECT ? AS p, ? AS t, ? AS f) AS c, (VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?,?,?,?,?),", n), ",") + `) AS v`
+	}
 	return `INSERT INTO resources
-			(portal, type, id, version_id, last_updated, hash, fetched_at, raw) VALUES ` +
-		strings.TrimSuffix(strings.Repeat("(?,?,?,?,?,?,?,?),", n), ",")
+			(portal, type, id, version_id, last_updated, hash, fetched_at, raw)
+			SELECT c.p, v.column1, v.column2, v.column3, v.column4, v.column5, c.f, v.column6
+			FROM (SELECT ? AS p, ? AS f) AS c, (VALUES ` +
+		strings.TrimSuffix(strings.Repeat("(?,?,?,?,?,?),", n), ",") + `) AS v`
 }
 
 // kept is stmt for one of keptQueries: the Store's statement bound to the
@@ -241,15 +261,34 @@ func (u *upsert) holds(t string) (bool, error) {
 // rows.
 func (u *upsert) flush() error {
 	for done := 0; done < len(u.pending); {
-		n := min((len(u.pending)-done)/insertArgs, insertChunk)
-		st, err := u.kept(insertQuery(n))
+		rows := u.pending[done:min(done+insertChunk, len(u.pending))]
+		oneType := true
+		for i := range rows {
+			oneType = oneType && rows[i].r.Type == rows[0].r.Type
+		}
+		args := append(u.args[:0], u.portal)
+		if oneType {
+			args = append(args, rows[0].r.Type)
+		}
+		args = append(args, u.fetched)
+		for i := range rows {
+			r := rows[i].r
+			if !oneType {
+				args = append(args, r.Type)
+			}
+			args = append(args, r.ID, r.VersionID, r.LastUpdated, rows[i].hash, resourceText(r.Raw))
+		}
+		st, err := u.kept(insertQuery(len(rows), oneType))
 		if err != nil {
 			return err
 		}
-		if _, err := st.ExecContext(u.ctx, u.pending[done:done+n*insertArgs]...); err != nil {
+		_, err = st.ExecContext(u.ctx, args...)
+		clear(args)
+		u.args = args[:0]
+		if err != nil {
 			return err
 		}
-		done += n * insertArgs
+		done += len(rows)
 	}
 	clear(u.pending)
 	u.pending = u.pending[:0]
@@ -265,14 +304,6 @@ func (u *upsert) hash(i int, raw []byte) string {
 }
 
 const hexHash = 2 * sha256.Size
-
-// typeArgFor is typ as an argument, boxed again only when the type changes.
-func (u *upsert) typeArgFor(typ string) any {
-	if u.typeArg == nil || u.typeArgString != typ {
-		u.typeArg, u.typeArgString = typ, typ
-	}
-	return u.typeArg
-}
 
 // resourceText is raw as a string without a copy: it is bound as TEXT (the
 // driver copies it into SQLite) before UpsertResources returns, and nothing
@@ -308,11 +339,11 @@ func (u *upsert) one(i int, r *Resource, c *UpsertCounts) error {
 	s, ok := u.existing[k]
 	if !ok {
 		u.written += int64(len(r.Raw))
-		u.pending = append(u.pending, u.portalArg, u.typeArgFor(r.Type), r.ID, r.VersionID, r.LastUpdated, hash, u.fetched, resourceText(r.Raw))
+		u.pending = append(u.pending, queued{r, hash})
 		u.existing[k] = stored{hash: hash}
 		c.New++
 		u.delta(r.Type, 1, 0)
-		if len(u.pending) >= insertChunk*insertArgs {
+		if len(u.pending) >= insertChunk {
 			return u.flush()
 		}
 		return nil
@@ -424,12 +455,11 @@ func (s *Store) upsert(ctx context.Context, portal string, rs []Resource, fetche
 	defer tx.Rollback()
 	u := &upsert{
 		store: s, ctx: ctx, tx: tx, portal: portal, fetched: fmtTime(fetchedAt), lookupAll: lookupAll,
-		existing:  make(map[rkey]stored, len(rs)),
-		pending:   make([]any, 0, min(len(rs), insertChunk)*insertArgs),
-		hexes:     make([]byte, len(rs)*hexHash),
-		portalArg: portal,
-		stmts:     map[string]*sql.Stmt{},
-		deltas:    map[string]countDelta{},
+		existing: make(map[rkey]stored, len(rs)),
+		pending:  make([]queued, 0, min(len(rs), insertChunk)),
+		hexes:    make([]byte, len(rs)*hexHash),
+		stmts:    map[string]*sql.Stmt{},
+		deltas:   map[string]countDelta{},
 	}
 	defer u.close()
 	if err := u.portalExists(); err != nil {
