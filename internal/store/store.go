@@ -253,7 +253,9 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 
 	rv := cloneValues(common)
-	rv.Add("_pragma", "query_only(1)")
+	// The driver applies _query_only after everything else, _journal_mode
+	// included, so a reader never has to set up WAL when it is read-only.
+	rv.Set("_query_only", "1")
 	s.r, err = sql.Open("sqlite", base+"?"+rv.Encode())
 	if err != nil {
 		s.w.Close()
