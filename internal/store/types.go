@@ -67,12 +67,15 @@ type Resource struct {
 	VersionID   string // meta.versionId, may be ""
 	LastUpdated string // meta.lastUpdated as sent, may be ""
 	Raw         json.RawMessage
+	// Hash is HashOf(Raw). Upserts compute it when it is ""; a caller may
+	// set it (a sync hashes in its search goroutines, off the single
+	// writer). It is not checked.
+	Hash string
 }
 
 // StoredResource is a resource as stored.
 type StoredResource struct {
-	Resource
-	Hash      string // hex sha256 of Raw
+	Resource  // its Hash is always set: hex SHA-256 of Raw
 	FetchedAt time.Time
 	Deleted   bool
 	DeletedAt time.Time

@@ -295,15 +295,26 @@ func (u *upsert) flush() error {
 	return nil
 }
 
-// hash is the hex SHA-256 of the i-th resource's content, kept in u.hexes.
-func (u *upsert) hash(i int, raw []byte) string {
-	sum := sha256.Sum256(raw)
+// hash is the hex SHA-256 of the i-th resource's content, kept in u.hexes,
+// or the one the caller computed (Resource.Hash).
+func (u *upsert) hash(i int, r *Resource) string {
+	if len(r.Hash) == hexHash {
+		return r.Hash
+	}
+	sum := sha256.Sum256(r.Raw)
 	h := u.hexes[i*hexHash : (i+1)*hexHash]
 	hex.Encode(h, sum[:])
 	return unsafe.String(unsafe.SliceData(h), hexHash)
 }
 
 const hexHash = 2 * sha256.Size
+
+// HashOf is the content hash the store keeps for a resource: the hex
+// SHA-256 of its JSON as sent.
+func HashOf(raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])
+}
 
 // resourceText is raw as a string without a copy: it is bound as TEXT (the
 // driver copies it into SQLite) before UpsertResources returns, and nothing
@@ -334,7 +345,7 @@ func (u *upsert) delta(typ string, live, deleted int) {
 
 // one applies the i-th resource.
 func (u *upsert) one(i int, r *Resource, c *UpsertCounts) error {
-	hash := u.hash(i, r.Raw)
+	hash := u.hash(i, r)
 	k := rkey{r.Type, r.ID}
 	s, ok := u.existing[k]
 	if !ok {
@@ -409,15 +420,29 @@ func (u *upsert) one(i int, r *Resource, c *UpsertCounts) error {
 // came in a later batch.
 func (s *Store) UpsertResources(ctx context.Context, portal string, rs []Resource, fetchedAt time.Time) (UpsertCounts, error) {
 	var c UpsertCounts
+	byType, err := s.UpsertByType(ctx, portal, rs, fetchedAt)
+	for _, tc := range byType {
+		c.New += tc.New
+		c.Changed += tc.Changed
+		c.Unchanged += tc.Unchanged
+	}
+	return c, err
+}
+
+// UpsertByType is UpsertResources with the counts given per resource type.
+// A batch of several types is one transaction, which is cheaper than one
+// per type: every commit writes the last pages of the table and its index
+// again.
+func (s *Store) UpsertByType(ctx context.Context, portal string, rs []Resource, fetchedAt time.Time) (map[string]UpsertCounts, error) {
 	if len(rs) == 0 {
-		return c, nil
+		return nil, nil
 	}
 	for i := range rs {
 		if rs[i].Type == "" || rs[i].ID == "" {
-			return c, fmt.Errorf("store: upsert: resource %d has an empty type or id", i)
+			return nil, fmt.Errorf("store: upsert: resource %d has an empty type or id", i)
 		}
 		if len(rs[i].Raw) == 0 {
-			return c, fmt.Errorf("store: upsert: %s/%s has no content", rs[i].Type, rs[i].ID)
+			return nil, fmt.Errorf("store: upsert: %s/%s has no content", rs[i].Type, rs[i].ID)
 		}
 	}
 	if fetchedAt.IsZero() {
@@ -434,15 +459,15 @@ func (s *Store) UpsertResources(ctx context.Context, portal string, rs []Resourc
 		c, err = s.upsert(ctx, portal, rs, fetchedAt, true)
 	}
 	if err != nil {
-		return UpsertCounts{}, s.wrap("upsert", err)
+		return nil, s.wrap("upsert", err)
 	}
 	return c, nil
 }
 
 // upsert is one attempt of UpsertResources in one transaction; errors are
 // the driver's, unwrapped.
-func (s *Store) upsert(ctx context.Context, portal string, rs []Resource, fetchedAt time.Time, lookupAll bool) (UpsertCounts, error) {
-	var c UpsertCounts
+func (s *Store) upsert(ctx context.Context, portal string, rs []Resource, fetchedAt time.Time, lookupAll bool) (map[string]UpsertCounts, error) {
+	var c map[string]UpsertCounts
 	// Before the transaction: preparing on the writer needs its only
 	// connection, which the transaction then holds.
 	if err := s.prepareKept(ctx); err != nil {
@@ -466,21 +491,35 @@ func (s *Store) upsert(ctx context.Context, portal string, rs []Resource, fetche
 		return c, err
 	}
 	if err := u.load(rs); err != nil {
-		return UpsertCounts{}, err
+		return nil, err
 	}
+	counts := map[string]*UpsertCounts{}
+	var last string
+	var lastC *UpsertCounts
 	for i := range rs {
-		if err := u.one(i, &rs[i], &c); err != nil {
-			return UpsertCounts{}, err
+		if rs[i].Type != last || lastC == nil {
+			last = rs[i].Type
+			if lastC = counts[last]; lastC == nil {
+				lastC = &UpsertCounts{}
+				counts[last] = lastC
+			}
+		}
+		if err := u.one(i, &rs[i], lastC); err != nil {
+			return nil, err
 		}
 	}
 	if err := u.flush(); err != nil {
-		return UpsertCounts{}, err
+		return nil, err
 	}
 	if err := u.applyCounts(); err != nil {
-		return UpsertCounts{}, err
+		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
-		return UpsertCounts{}, err
+		return nil, err
+	}
+	c = make(map[string]UpsertCounts, len(counts))
+	for t, tc := range counts {
+		c[t] = *tc
 	}
 	s.setFresh(portal, u.empty, true)
 	if u.written > 0 {
