@@ -9,26 +9,30 @@ import (
 	"github.com/onerecord/onerecord/pkg/fhir"
 )
 
-// A search's pages are stored by a goroutine of its own, so that the next
-// page is fetched and decoded while the previous one is written: without it
-// a long search (a decade of Observations) waits for the server, then for the
-// store, page after page, and the sync takes the sum of both instead of the
-// longer of the two. When the store falls behind, queued pages are written in
-// one transaction (up to writerBatch resources), which saves commits.
+// A portal's pages are stored by one goroutine of their own (the portal's
+// writer), so that searches fetch and decode their next pages while earlier
+// ones are written: without it a long search (a decade of Observations)
+// waits for the server, then for the store, page after page, and the sync
+// takes the sum of both instead of the longer of the two.
+//
+// All of a portal's searches feed the same writer, because SQLite has one
+// writer anyway: pages that queue up while the store is busy, from any
+// search, are written together in one transaction (up to writerBatch
+// resources). A writer per search made a transaction per search and type,
+// about 400 commits for 100,000 resources, each rewriting the last pages
+// of the table and its index.
 const (
-	writerQueue = 1    // decoded pages waiting for the store, per search (2 cost 3 MB more at 100k, no speed)
-	writerBatch = 1000 // most resources per transaction when pages queue up
+	writerQueue = 4    // decoded pages waiting for the store, all searches together
+	writerBatch = 2000 // most resources per transaction when pages queue up
 )
 
-// pageWriter stores one search's pages in order and keeps what the search
-// outcome needs (ids seen for deletion detection, newest lastUpdated).
+// pageWriter is one search's handle on the portal's writer: its pages are
+// stored in order, and it keeps what the search outcome needs (ids seen
+// for deletion detection, newest lastUpdated).
 type pageWriter struct {
-	ps    *portalSync
-	ctx   context.Context // not cancelled: a fetched page is committed even on Ctrl-C
-	typ   string          // type named in page events
-	full  bool            // collect ids for deletion detection
-	pages chan *fhir.Page
-	done  chan struct{}
+	ps   *portalSync
+	typ  string // type named in page events
+	full bool   // collect ids for deletion detection
 
 	mu  gosync.Mutex
 	err error
@@ -39,33 +43,62 @@ type pageWriter struct {
 	maxSeenRaw string
 }
 
-func (ps *portalSync) newPageWriter(ctx context.Context, s Search, full bool) *pageWriter {
+// portalWriter is the goroutine that stores a portal's pages. It runs
+// while at least one pageWriter is open and starts again with the next.
+type portalWriter struct {
+	in chan writeItem
+
+	mu      gosync.Mutex
+	open    int  // pageWriters not yet closed
+	running bool // the loop goroutine is running
+}
+
+// writeItem is a page's resources to store, or (done set) a search's last
+// word: done is closed once everything it queued before is stored.
+type writeItem struct {
+	w    *pageWriter
+	rs   []store.Resource
+	done chan struct{}
+}
+
+func (ps *portalSync) newPageWriter(s Search, full bool) *pageWriter {
 	typ := s.Type
 	if typ == "" {
 		typ = "Patient"
 	}
-	w := &pageWriter{
-		ps: ps, ctx: context.WithoutCancel(ctx), typ: typ, full: full,
-		pages: make(chan *fhir.Page, writerQueue),
-		done:  make(chan struct{}),
-		seen:  map[string]map[string]bool{},
+	w := &pageWriter{ps: ps, typ: typ, full: full, seen: map[string]map[string]bool{}}
+	pw := &ps.writer
+	pw.mu.Lock()
+	if pw.in == nil {
+		pw.in = make(chan writeItem, writerQueue)
 	}
-	go w.loop()
+	pw.open++
+	if !pw.running {
+		pw.running = true
+		go ps.writeLoop()
+	}
+	pw.mu.Unlock()
 	return w
 }
 
 // put notes what the search outcome needs from a page (references, ids,
-// newest lastUpdated: work that does not need the store, done here so the
-// writer only writes) and queues it. It fails with the store's error once a
-// write failed, which stops the search.
+// newest lastUpdated), hashes its resources and queues them: work that does
+// not need the store is done here, in the search's goroutine, so that the
+// one writer only writes. It fails with the store's error once a write
+// failed, which stops the search.
 func (w *pageWriter) put(pg *fhir.Page) error {
 	if err := w.failed(); err != nil {
 		return err
 	}
+	rs := make([]store.Resource, 0, len(pg.Entries))
 	for _, en := range pg.Entries {
 		if !storable(en) {
 			continue
 		}
+		rs = append(rs, store.Resource{
+			Type: en.Type, ID: en.ID, VersionID: en.VersionID, LastUpdated: en.LastUpdated, Raw: en.Raw,
+			Hash: store.HashOf(en.Raw),
+		})
 		w.ps.refs.add(en.Raw)
 		if w.full {
 			if w.seen[en.Type] == nil {
@@ -79,7 +112,7 @@ func (w *pageWriter) put(pg *fhir.Page) error {
 			}
 		}
 	}
-	w.pages <- pg
+	w.ps.writer.in <- writeItem{w: w, rs: rs}
 	return nil
 }
 
@@ -88,11 +121,12 @@ func storable(en fhir.Entry) bool {
 	return en.Mode != "outcome" && en.Type != "" && en.ID != "" && en.Type != "OperationOutcome"
 }
 
-// close waits until every queued page is stored and returns the first store
-// error.
+// close waits until every page the search queued is stored and returns the
+// first store error. The pageWriter must not be used after.
 func (w *pageWriter) close() error {
-	close(w.pages)
-	<-w.done
+	done := make(chan struct{})
+	w.ps.writer.in <- writeItem{w: w, done: done}
+	<-done
 	return w.failed()
 }
 
@@ -102,66 +136,103 @@ func (w *pageWriter) failed() error {
 	return w.err
 }
 
-func (w *pageWriter) loop() {
-	defer close(w.done)
-	for pg := range w.pages {
-		batch := []*fhir.Page{pg}
-		n := len(pg.Entries)
+func (w *pageWriter) fail(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil {
+		w.err = err
+	}
+}
+
+// writeLoop stores queued pages until no pageWriter is open. A fetched page
+// is committed even on Ctrl-C (the store's context is never cancelled).
+func (ps *portalSync) writeLoop() {
+	pw := &ps.writer
+	ctx := context.Background()
+	for {
+		batch := []writeItem{<-pw.in}
+		n := batch[0].size()
 	more:
 		for n < writerBatch {
 			select {
-			case p, ok := <-w.pages:
-				if !ok {
-					break more
-				}
-				batch = append(batch, p)
-				n += len(p.Entries)
+			case it := <-pw.in:
+				batch = append(batch, it)
+				n += it.size()
 			default:
 				break more
 			}
 		}
-		if w.failed() != nil {
-			continue // drain: the search is stopping
+		ps.storeBatch(ctx, batch)
+		var dones []chan struct{}
+		for _, it := range batch {
+			if it.done != nil {
+				dones = append(dones, it.done)
+			}
 		}
-		if err := w.store(batch); err != nil {
-			w.mu.Lock()
-			w.err = &storeError{err}
-			w.mu.Unlock()
+		if len(dones) == 0 {
+			continue
+		}
+		pw.mu.Lock()
+		pw.open -= len(dones)
+		stop := pw.open == 0
+		if stop {
+			// Nobody can queue more: every pageWriter has closed, and a
+			// new one starts a new loop.
+			pw.running = false
+		}
+		pw.mu.Unlock()
+		for _, d := range dones {
+			close(d)
+		}
+		if stop {
+			return
 		}
 	}
 }
 
-// store writes a batch of pages, one UpsertResources per resource type.
-func (w *pageWriter) store(batch []*fhir.Page) error {
-	ps, e := w.ps, w.ps.e
-	groups := map[string][]store.Resource{}
-	var order []string
-	perPage := make([]int, len(batch))
-	for i, pg := range batch {
-		for _, en := range pg.Entries {
-			if !storable(en) {
-				continue
+// size is the number of resources an item brings.
+func (it writeItem) size() int { return len(it.rs) }
+
+// storeBatch writes the resources of a batch in one transaction, skipping
+// those of searches whose writes failed before. When the write fails,
+// every search with a page in the batch gets the error.
+func (ps *portalSync) storeBatch(ctx context.Context, batch []writeItem) {
+	var rs []store.Resource
+	var writers []*pageWriter
+	for _, it := range batch {
+		if it.done != nil || it.w.failed() != nil {
+			continue
+		}
+		writers = append(writers, it.w)
+		if rs == nil {
+			rs = it.rs // a batch of one page needs no copy
+		} else {
+			if len(writers) == 2 {
+				rs = append(make([]store.Resource, 0, writerBatch+len(it.rs)), rs...)
 			}
-			if _, ok := groups[en.Type]; !ok {
-				order = append(order, en.Type)
-			}
-			groups[en.Type] = append(groups[en.Type], store.Resource{
-				Type: en.Type, ID: en.ID, VersionID: en.VersionID, LastUpdated: en.LastUpdated, Raw: en.Raw,
-			})
-			perPage[i]++
+			rs = append(rs, it.rs...)
 		}
 	}
-	now := e.now()
-	for _, typ := range order {
-		rs := groups[typ]
-		counts, err := e.Store.UpsertResources(w.ctx, ps.portal.Name, rs, now)
-		if err != nil {
-			return err
+	if len(writers) == 0 {
+		return
+	}
+	counts, err := ps.e.Store.UpsertByType(ctx, ps.portal.Name, rs, ps.e.now())
+	if err != nil {
+		for _, w := range writers {
+			w.fail(&storeError{err})
 		}
-		ps.addCounts(typ, counts, len(rs))
+		return
 	}
-	for _, n := range perPage {
-		ps.emit(Event{Kind: EventPage, Type: w.typ, Entries: n})
+	fetched := map[string]int{}
+	for i := range rs {
+		fetched[rs[i].Type]++
 	}
-	return nil
+	for typ, c := range counts {
+		ps.addCounts(typ, c, fetched[typ])
+	}
+	for _, it := range batch {
+		if it.done == nil && it.w.failed() == nil {
+			ps.emit(Event{Kind: EventPage, Type: it.w.typ, Entries: len(it.rs)})
+		}
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	gosync "sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,7 +46,7 @@ func obsPage(from, n int) *fhir.Page {
 // newest lastUpdated and the references from it.
 func TestPageWriterStoresEveryPage(t *testing.T) {
 	ps, st := pageWriterFixture(t)
-	w := ps.newPageWriter(context.Background(), Search{Type: "Observation"}, true)
+	w := ps.newPageWriter(Search{Type: "Observation"}, true)
 	for p := range 20 {
 		if err := w.put(obsPage(p*100, 100)); err != nil {
 			t.Fatal(err)
@@ -73,7 +75,7 @@ func TestPageWriterStoresEveryPage(t *testing.T) {
 func TestPageWriterStopsOnStoreError(t *testing.T) {
 	ps, st := pageWriterFixture(t)
 	st.Close() // every write now fails
-	w := ps.newPageWriter(context.Background(), Search{Type: "Observation"}, false)
+	w := ps.newPageWriter(Search{Type: "Observation"}, false)
 	if err := w.put(obsPage(0, 10)); err != nil {
 		t.Fatalf("first put: %v", err)
 	}
@@ -130,5 +132,74 @@ func TestFirstSyncThenDeletionStillDetected(t *testing.T) {
 	p := onlyPortal(t, e.run(Options{Full: true}))
 	if pr := p.Type("Procedure"); p.Status != StatusOK || pr == nil || pr.Deleted != 1 {
 		t.Fatalf("full re-pull after a deletion: %s, %+v", p.Status, pr)
+	}
+}
+
+func condPage(from, n int) *fhir.Page {
+	pg := &fhir.Page{}
+	for i := from; i < from+n; i++ {
+		id := fmt.Sprint(i)
+		pg.Entries = append(pg.Entries, fhir.Entry{Type: "Condition", ID: id,
+			Raw: fmt.Appendf(nil, `{"resourceType":"Condition","id":%q}`, id)})
+	}
+	return pg
+}
+
+// Searches running at the same time share the portal's writer: every page
+// of each is stored and announced, and a writer opened after all others
+// closed (the writer goroutine has stopped) starts it again.
+func TestPageWritersShareTheWriter(t *testing.T) {
+	ps, st := pageWriterFixture(t)
+	var pages gosync.Map
+	ps.r.opts.Progress = func(ev Event) {
+		if ev.Kind == EventPage {
+			v, _ := pages.LoadOrStore(ev.Type, new(atomic.Int64))
+			v.(*atomic.Int64).Add(int64(ev.Entries))
+		}
+	}
+	var wg gosync.WaitGroup
+	errs := make(chan error, 2)
+	for _, mk := range []func(int, int) *fhir.Page{obsPage, condPage} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := ps.newPageWriter(Search{Type: mk(0, 1).Entries[0].Type}, false)
+			for p := range 30 {
+				if err := w.put(mk(p*50, 50)); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- w.close()
+		}()
+	}
+	wg.Wait()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := ps.newPageWriter(Search{Type: "Condition"}, false)
+	if err := w.put(condPage(5000, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.close(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := st.CountResources(context.Background(), "p")
+	if err != nil || c["Observation"] != 1500 || c["Condition"] != 1510 {
+		t.Fatalf("stored %v, %v; want 1500 Observations and 1510 Conditions", c, err)
+	}
+	for typ, want := range map[string]int64{"Observation": 1500, "Condition": 1510} {
+		v, ok := pages.Load(typ)
+		if !ok || v.(*atomic.Int64).Load() != want {
+			t.Errorf("page events announced %v %s, want %d", v, typ, want)
+		}
+	}
+	ps.writer.mu.Lock()
+	running, open := ps.writer.running, ps.writer.open
+	ps.writer.mu.Unlock()
+	if running || open != 0 {
+		t.Errorf("writer still running (%v) with %d open", running, open)
 	}
 }

@@ -76,6 +76,9 @@ type PlanInput struct {
 	// Required holds, per type, what an earlier run learned: a bare patient
 	// search was refused, so use FilterList or FilterEach.
 	Required map[string]string
+	// Stored holds how many resources of each type the store holds from
+	// earlier syncs (nil or zero: unknown). It orders the searches.
+	Stored map[string]int
 }
 
 // Plan is the set of searches for one portal.
@@ -161,7 +164,24 @@ func MakePlan(in PlanInput) Plan {
 		p.Searches = append(p.Searches, SplitSearch(base, mode)...)
 	}
 	sort.Strings(p.Types)
+	orderSearches(p.Searches, in.Stored)
 	return p
+}
+
+// orderSearches puts the searches expected to take longest first. Searches
+// run a few at a time; a long one started last runs alone at the end, and
+// the sync takes the time of everything before it plus its own. The
+// expected size of a type is what the store holds of it; with nothing
+// stored, Observation goes first (labs and vital signs: the largest type
+// in nearly every record); otherwise the plan's order stays.
+func orderSearches(ss []Search, stored map[string]int) {
+	sort.SliceStable(ss, func(i, j int) bool {
+		a, b := stored[ss[i].Type], stored[ss[j].Type]
+		if a != b {
+			return a > b
+		}
+		return ss[i].Type == "Observation" && ss[j].Type != "Observation"
+	})
 }
 
 // SplitSearch turns a bare patient search of a type with a US Core filter

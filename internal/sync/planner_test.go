@@ -306,3 +306,32 @@ func TestParseCapability(t *testing.T) {
 		t.Error("HTML is not a CapabilityStatement")
 	}
 }
+
+// The longest searches run first: by what the store holds of each type,
+// Observation first when nothing is stored, the plan's order otherwise.
+func TestPlanOrdersLongestSearchesFirst(t *testing.T) {
+	c := capJSON(t, map[string][]string{
+		"Patient": {"_id"}, "AllergyIntolerance": {"patient"}, "Condition": {"patient"},
+		"Encounter": {"patient"}, "Observation": {"patient"}, "Procedure": {"patient"},
+	}, nil, nil)
+	order := func(stored map[string]int) []string {
+		p := MakePlan(PlanInput{Capability: c, Scopes: ParseScopes("patient/*.read"), PatientID: "p1", Stored: stored})
+		var out []string
+		for _, s := range p.Searches {
+			out = append(out, s.Key)
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		stored map[string]int
+		want   string
+	}{
+		{nil, "[Observation Patient AllergyIntolerance Condition Encounter Procedure]"},
+		{map[string]int{"Encounter": 900, "Observation": 40, "Condition": 900, "Patient": 1},
+			"[Condition Encounter Observation Patient AllergyIntolerance Procedure]"},
+	} {
+		if got := fmt.Sprint(order(tt.stored)); got != tt.want {
+			t.Errorf("stored %v: order %s, want %s", tt.stored, got, tt.want)
+		}
+	}
+}

@@ -30,6 +30,7 @@ type portalSync struct {
 	portal store.Portal
 	client fhirClient
 	refs   *refCollector
+	writer portalWriter // stores the searches' pages
 	sem    chan struct{}
 	wg     gosync.WaitGroup
 	cancel context.CancelCauseFunc
@@ -190,13 +191,13 @@ func (ps *portalSync) sync(parent context.Context) {
 		}
 	}
 	ps.scopes = ParseScopes(p.Conn.GrantedScope)
-	ps.plan = MakePlan(PlanInput{Capability: capability, Scopes: ps.scopes, PatientID: p.Conn.PatientID, Required: required})
-	for _, t := range ps.plan.NotGranted {
-		ps.types[t] = &typeState{rep: TypeReport{Type: t, Status: TypeNotGranted, Error: "not in the granted scopes"}, done: true}
-	}
 	stored, err := e.Store.CountResources(ctx, p.Name)
 	if err != nil {
 		stored = nil // unknown: collect ids for every type
+	}
+	ps.plan = MakePlan(PlanInput{Capability: capability, Scopes: ps.scopes, PatientID: p.Conn.PatientID, Required: required, Stored: stored})
+	for _, t := range ps.plan.NotGranted {
+		ps.types[t] = &typeState{rep: TypeReport{Type: t, Status: TypeNotGranted, Error: "not in the granted scopes"}, done: true}
 	}
 	for _, t := range ps.plan.Types {
 		ps.types[t] = &typeState{rep: TypeReport{Type: t}, allFull: true, seen: map[string]bool{},
@@ -216,9 +217,7 @@ func (ps *portalSync) sync(parent context.Context) {
 	}
 	ps.planned = len(ps.plan.Searches)
 	ps.emit(Event{Kind: EventPlanned, Searches: len(ps.plan.Searches)})
-	for _, s := range ps.plan.Searches {
-		ps.spawn(ctx, s)
-	}
+	ps.spawnInOrder(ctx, ps.plan.Searches)
 	ps.wg.Wait()
 	if ctx.Err() != nil {
 		return
@@ -269,6 +268,29 @@ func (ps *portalSync) spawn(ctx context.Context, s Search) {
 	}()
 }
 
+// spawnInOrder starts the searches in their order, each when a job is
+// free (spawn's goroutines would take the free jobs in any order, and the
+// plan puts the longest searches first).
+func (ps *portalSync) spawnInOrder(ctx context.Context, searches []Search) {
+	for i, s := range searches {
+		select {
+		case ps.sem <- struct{}{}:
+		case <-ctx.Done():
+			for _, rest := range searches[i:] {
+				ps.spawn(ctx, rest) // each finishes as cancelled
+			}
+			return
+		}
+		ps.wg.Add(1)
+		go func() {
+			defer ps.wg.Done()
+			out := ps.runSearch(ctx, s)
+			<-ps.sem
+			ps.finish(ctx, s, out)
+		}()
+	}
+}
+
 // runSearch runs one search (or read), storing each page as it arrives.
 func (ps *portalSync) runSearch(ctx context.Context, s Search) searchOutcome {
 	if s.ReadID != "" {
@@ -306,7 +328,7 @@ func (ps *portalSync) runSearch(ctx context.Context, s Search) searchOutcome {
 	}
 
 	var bundleTime string
-	w := ps.newPageWriter(ctx, s, full && ps.collectIDs(s))
+	w := ps.newPageWriter(s, full && ps.collectIDs(s))
 	stats, err := ps.client.Search(ctx, s.Path, params, func(pg *fhir.Page) error {
 		if pg.Number == 1 {
 			bundleTime = pg.LastUpdated
