@@ -31,12 +31,21 @@ func (s *Store) GetCursor(ctx context.Context, portal, key string) (Cursor, erro
 // SetCursor stores a search's cursor. A zero UpdatedAt means now. The portal
 // must exist (ErrNotFound).
 func (s *Store) SetCursor(ctx context.Context, portal string, c Cursor) error {
-	if c.Key == "" {
-		return errors.New("store: set cursor: empty key")
+	return s.SetCursors(ctx, portal, []Cursor{c})
+}
+
+// SetCursors stores several cursors of a portal in one transaction (all or
+// none), as SetCursor does each.
+func (s *Store) SetCursors(ctx context.Context, portal string, cs []Cursor) error {
+	if len(cs) == 0 {
+		return nil
 	}
-	if c.UpdatedAt.IsZero() {
-		c.UpdatedAt = time.Now()
+	for _, c := range cs {
+		if c.Key == "" {
+			return errors.New("store: set cursor: empty key")
+		}
 	}
+	now := time.Now()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return s.wrap("set cursor", err)
@@ -45,13 +54,21 @@ func (s *Store) SetCursor(ctx context.Context, portal string, c Cursor) error {
 	if err := portalExists(ctx, tx, portal); err != nil {
 		return s.wrap("set cursor", err)
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO cursors (portal, key, last_updated, complete, updated_at)
+	st, err := tx.PrepareContext(ctx, `INSERT INTO cursors (portal, key, last_updated, complete, updated_at)
 		VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (portal, key) DO UPDATE SET last_updated = excluded.last_updated,
-			complete = excluded.complete, updated_at = excluded.updated_at`,
-		portal, c.Key, c.LastUpdated, boolInt(c.Complete), fmtTime(c.UpdatedAt))
+			complete = excluded.complete, updated_at = excluded.updated_at`)
 	if err != nil {
 		return s.wrap("set cursor", err)
+	}
+	defer st.Close()
+	for _, c := range cs {
+		if c.UpdatedAt.IsZero() {
+			c.UpdatedAt = now
+		}
+		if _, err := st.ExecContext(ctx, portal, c.Key, c.LastUpdated, boolInt(c.Complete), fmtTime(c.UpdatedAt)); err != nil {
+			return s.wrap("set cursor", err)
+		}
 	}
 	return s.wrap("set cursor", tx.Commit())
 }

@@ -273,3 +273,36 @@ func TestRuns(t *testing.T) {
 		t.Errorf("run of unknown portal: %v", err)
 	}
 }
+
+// SetCursors writes several cursors at once, all or none.
+func TestSetCursorsAllOrNone(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	addPortal(t, s, "p")
+	cs := []Cursor{
+		{Key: "Observation", LastUpdated: "2024-01-01T00:00:00Z", Complete: true, UpdatedAt: t0},
+		{Key: "Condition", LastUpdated: "2024-02-01T00:00:00Z", Complete: true},
+	}
+	if err := s.SetCursors(ctx, "p", cs); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.ListCursors(ctx, "p")
+	if err != nil || len(list) != 2 || list[0].Key != "Condition" || list[1].LastUpdated != cs[0].LastUpdated ||
+		!list[1].UpdatedAt.Equal(t0) || list[0].UpdatedAt.IsZero() {
+		t.Fatalf("ListCursors = %+v, %v", list, err)
+	}
+	// An empty key fails the whole batch: the first cursor is not changed.
+	err = s.SetCursors(ctx, "p", []Cursor{{Key: "Observation", LastUpdated: "2025-01-01T00:00:00Z"}, {}})
+	if err == nil {
+		t.Fatal("empty key accepted")
+	}
+	if got, _ := s.GetCursor(ctx, "p", "Observation"); got.LastUpdated != cs[0].LastUpdated {
+		t.Errorf("Observation cursor = %q after a failed batch", got.LastUpdated)
+	}
+	if err := s.SetCursors(ctx, "ghost", cs); !errors.Is(err, ErrNotFound) {
+		t.Errorf("cursors for an unknown portal: %v", err)
+	}
+	if err := s.SetCursors(ctx, "p", nil); err != nil {
+		t.Errorf("no cursors: %v", err)
+	}
+}
