@@ -48,6 +48,9 @@ type portalSync struct {
 	// cursors of the searches that ran to the end, saved only when the
 	// run's references were fetched too (see saveCursors).
 	cursors []pendingCursor
+	// startCursors are the portal's cursors as the run began, by key (nil
+	// when they could not be read: then each search reads its own).
+	startCursors map[string]store.Cursor
 }
 
 type pendingCursor struct {
@@ -179,13 +182,21 @@ func (ps *portalSync) sync(parent context.Context) {
 		ps.fatal = err.Error()
 		return
 	}
-	// What earlier runs learned about refused bare searches; --full learns afresh.
+	// Every cursor of the portal in one read: where each search got to,
+	// and what earlier runs learned about refused bare searches.
+	if cs, err := e.Store.ListCursors(ctx, p.Name); err == nil {
+		ps.startCursors = make(map[string]store.Cursor, len(cs))
+		for _, c := range cs {
+			ps.startCursors[c.Key] = c
+		}
+	}
+	// --full learns afresh which bare searches are refused.
 	required := map[string]string{}
 	for t := range filterRules {
 		if ps.r.opts.Full {
 			break
 		}
-		c, err := e.Store.GetCursor(ctx, p.Name, requiredKeyPrefix+t)
+		c, err := ps.cursor(ctx, requiredKeyPrefix+t)
 		if err == nil && (c.LastUpdated == FilterList || c.LastUpdated == FilterEach) {
 			required[t] = c.LastUpdated
 		}
@@ -241,15 +252,32 @@ func (ps *portalSync) saveCursors(ctx context.Context) {
 	if !ok || ctx.Err() != nil {
 		return
 	}
-	for _, pc := range pending {
-		if err := ps.e.Store.SetCursor(context.WithoutCancel(ctx), ps.portal.Name, pc.c); err != nil {
-			ps.mu.Lock()
+	cs := make([]store.Cursor, len(pending))
+	for i, pc := range pending {
+		cs[i] = pc.c
+	}
+	if err := ps.e.Store.SetCursors(context.WithoutCancel(ctx), ps.portal.Name, cs); err != nil {
+		ps.mu.Lock()
+		for _, pc := range pending {
 			if ts := ps.typeLocked(pc.typ); ts.rep.Status != TypeFailed {
 				ts.rep.Status, ts.rep.Error = TypeFailed, "could not record how far the sync got: "+err.Error()
 			}
-			ps.mu.Unlock()
 		}
+		ps.mu.Unlock()
 	}
+}
+
+// cursor is the search's cursor as the run began (store.ErrNotFound when it
+// has none), from the one read of them all; if that read failed, from the
+// store.
+func (ps *portalSync) cursor(ctx context.Context, key string) (store.Cursor, error) {
+	if ps.startCursors == nil {
+		return ps.e.Store.GetCursor(ctx, ps.portal.Name, key)
+	}
+	if c, ok := ps.startCursors[key]; ok {
+		return c, nil
+	}
+	return store.Cursor{}, fmt.Errorf("sync: cursor %q: %w", key, store.ErrNotFound)
 }
 
 func (ps *portalSync) spawn(ctx context.Context, s Search) {
@@ -297,7 +325,6 @@ func (ps *portalSync) runSearch(ctx context.Context, s Search) searchOutcome {
 		return ps.runRead(ctx, s)
 	}
 	e := ps.e
-	name := ps.portal.Name
 	params := url.Values{}
 	for k, v := range s.Params {
 		params[k] = append([]string(nil), v...)
@@ -305,7 +332,7 @@ func (ps *portalSync) runSearch(ctx context.Context, s Search) searchOutcome {
 	full := ps.r.opts.Full || !s.Incremental
 	var prev store.Cursor
 	if !full {
-		c, err := e.Store.GetCursor(ctx, name, s.Key)
+		c, err := ps.cursor(ctx, s.Key)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			full = true
