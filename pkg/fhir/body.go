@@ -13,13 +13,17 @@ import (
 // size is the length the response announced (Content-Length), or -1. The
 // caller bounds it by the page size limit; it is a hint, not a promise: a
 // body that turns out longer is read on, one that ends early ends early.
+// Only up to maxPresize bytes are allocated on its word: a server that
+// announces the page limit and sends a few bytes must not make every
+// search hold a buffer of that limit.
 func readBody(r io.Reader, size int64) ([]byte, error) {
 	if size < 0 {
 		return readChunks(r, nil)
 	}
 	// One byte more than announced: the read that reports the end of the
-	// body then finds room and the buffer never grows.
-	buf := make([]byte, 0, size+1)
+	// body then finds room and the buffer never grows. A longer body goes
+	// on in chunks.
+	buf := make([]byte, 0, min(size, maxPresize)+1)
 	for {
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -34,6 +38,10 @@ func readBody(r io.Reader, size int64) ([]byte, error) {
 		}
 	}
 }
+
+// maxPresize bounds the buffer a Content-Length makes readBody allocate
+// before any byte arrived; a search page is a few hundred KB.
+const maxPresize = 4 << 20
 
 // chunkSize is the size of the pooled buffers a body of unknown length is
 // read into before it is copied into one slice of its exact size.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"runtime"
 	"testing"
 	"testing/iotest"
 )
@@ -49,5 +50,32 @@ func TestReadBodyOwnsItsBytes(t *testing.T) {
 	}
 	if !bytes.Equal(got, a) {
 		t.Error("a body changed when another was read")
+	}
+}
+
+// An announced length is not trusted with memory: a body that announces the
+// page limit and is two bytes long does not allocate the limit.
+func TestReadBodyDoesNotTrustALargeLength(t *testing.T) {
+	const announced = 200 << 20
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	got, err := readBody(bytes.NewReader([]byte("{}")), announced)
+	runtime.ReadMemStats(&after)
+	if err != nil || string(got) != "{}" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 2*maxPresize {
+		t.Errorf("reading 2 bytes announced as %d MiB allocated %d MiB", announced>>20, n>>20)
+	}
+}
+
+// A body announced (truly) longer than maxPresize is read whole.
+func TestReadBodyLongerThanPresize(t *testing.T) {
+	data := bytes.Repeat([]byte("abcdefg"), maxPresize/7+chunkSize)
+	for _, size := range []int64{int64(len(data)), maxPresize, maxPresize + 1} {
+		got, err := readBody(iotest.HalfReader(bytes.NewReader(data)), size)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Errorf("size %d: got %d bytes, %v; want %d", size, len(got), err, len(data))
+		}
 	}
 }
