@@ -173,18 +173,13 @@ func (b *bench) onerecord(ctx context.Context, home string, args ...string) (pro
 	return b.runOnerecord(ctx, home, false, nil, args...)
 }
 
-// measured runs onerecord through this program in --measure mode, which
-// starts it as its own child and reports that child's peak RSS and CPU. On
-// Linux a process's peak RSS counts the memory of the process that started
-// it (until exec they share it), so measured straight from this runner,
-// which holds a record's pages for the ingest measurement, `onerecord sync`
-// would be charged with the runner's size.
-func (b *bench) measured(ctx context.Context, home string, args ...string) (procResult, error) {
-	return b.runOnerecord(ctx, home, true, nil, args...)
-}
-
-// runOnerecord runs the onerecord binary in home with args, through the
-// --measure parent when viaMeasure; env is added to the environment.
+// runOnerecord runs the onerecord binary in home with args; env is added to
+// the environment. With viaMeasure it runs through this program in
+// --measure mode, which starts onerecord as its own child and reports that
+// child's peak RSS and CPU: on Linux a process's peak RSS counts the memory
+// of the process that started it (until exec they share it), so measured
+// straight from this runner, which holds a record's pages for the ingest
+// measurement, `onerecord sync` would be charged with the runner's size.
 func (b *bench) runOnerecord(ctx context.Context, home string, viaMeasure bool, env []string, args ...string) (procResult, error) {
 	cmd := exec.CommandContext(ctx, b.exe, args...)
 	if viaMeasure {
