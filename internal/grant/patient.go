@@ -8,17 +8,15 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"unicode"
 
 	"github.com/onerecord/onerecord/pkg/fhir"
 )
 
-// fhirID is the FHIR id syntax; anything else never goes into a URL path.
-var fhirID = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
-
-func validFHIRID(id string) bool { return fhirID.MatchString(id) && id != "." && id != ".." }
+// validFHIRID reports whether id has the FHIR id syntax; anything else never
+// goes into a URL path.
+func validFHIRID(id string) bool { return fhir.ValidID(id) && id != "." && id != ".." }
 
 // patientInfo is what connect shows about whose record was granted.
 type patientInfo struct {

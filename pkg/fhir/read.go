@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"regexp"
 	"strings"
 )
 
@@ -13,20 +12,46 @@ import (
 // inline (Binary, DocumentReference) can be large, but not unbounded.
 const maxResourceBody = 64 << 20
 
-var (
-	typeRE = regexp.MustCompile(`^[A-Z][A-Za-z]{0,63}$`)
-	idRE   = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
-)
+// ValidType reports whether typ has the syntax of a FHIR resource type
+// name: a capital letter, then letters, 64 at most.
+func ValidType(typ string) bool {
+	if len(typ) == 0 || len(typ) > 64 || typ[0] < 'A' || typ[0] > 'Z' {
+		return false
+	}
+	for i := 1; i < len(typ); i++ {
+		if c := typ[i] | 0x20; c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidID reports whether id has the syntax of a FHIR id (letters, digits,
+// '-' and '.', 1 to 64 of them), checked by hand: a regular expression
+// with a bounded repeat of 64 is compiled into a large program at start-up,
+// which every command paid for.
+func ValidID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c|0x20 && c|0x20 <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
 
 // Read fetches {base}/{typ}/{id}.
 //
 // The resource is returned as the server sent it. It must be JSON with the
 // asked resourceType and id, or the error wraps ErrMalformed.
 func (c *Client) Read(ctx context.Context, typ, id string) (json.RawMessage, error) {
-	if !typeRE.MatchString(typ) {
+	if !ValidType(typ) {
 		return nil, fmt.Errorf("fhir: read: %q is not a FHIR resource type", typ)
 	}
-	if !idRE.MatchString(id) || id == "." || id == ".." {
+	if !ValidID(id) || id == "." || id == ".." {
 		return nil, fmt.Errorf("fhir: read %s: not a valid FHIR id", typ)
 	}
 	u, err := c.resolve(typ + "/" + id)
@@ -51,7 +76,7 @@ func (c *Client) ReadReference(ctx context.Context, ref string) (json.RawMessage
 	rel := strings.TrimPrefix(u.Path, c.base.Path+"/")
 	parts := strings.Split(rel, "/")
 	if (len(parts) != 2 && !(len(parts) == 4 && parts[2] == "_history")) ||
-		!typeRE.MatchString(parts[0]) || !idRE.MatchString(parts[1]) || u.RawQuery != "" {
+		!ValidType(parts[0]) || !ValidID(parts[1]) || u.RawQuery != "" {
 		return nil, fmt.Errorf("fhir: read reference %s: not a Type/id reference", safeURL(u))
 	}
 	return c.readResource(ctx, u, parts[0], parts[1])
