@@ -46,10 +46,12 @@ type upsert struct {
 	empty []string
 
 	existing map[rkey]stored
-	pending  []queued // rows to insert
-	args     []any    // arguments of one insert statement
-	// hexes holds the hex content hashes of the batch, 64 bytes each, so
-	// that a hash is not an allocation of its own.
+	pending  []queued   // rows to insert
+	args     []any      // arguments of one insert statement
+	rs       []Resource // the batch
+	// hexes holds the hex content hashes the batch computes, 64 bytes
+	// each, so that a hash is not an allocation of its own (made when the
+	// first one is needed: a sync hashes before it upserts).
 	hexes []byte
 	// written counts the bytes of content this transaction writes.
 	written int64
@@ -301,6 +303,9 @@ func (u *upsert) hash(i int, r *Resource) string {
 	if len(r.Hash) == hexHash {
 		return r.Hash
 	}
+	if u.hexes == nil {
+		u.hexes = make([]byte, len(u.rs)*hexHash)
+	}
 	sum := sha256.Sum256(r.Raw)
 	h := u.hexes[i*hexHash : (i+1)*hexHash]
 	hex.Encode(h, sum[:])
@@ -482,7 +487,7 @@ func (s *Store) upsert(ctx context.Context, portal string, rs []Resource, fetche
 		store: s, ctx: ctx, tx: tx, portal: portal, fetched: fmtTime(fetchedAt), lookupAll: lookupAll,
 		existing: make(map[rkey]stored, len(rs)),
 		pending:  make([]queued, 0, min(len(rs), insertChunk)),
-		hexes:    make([]byte, len(rs)*hexHash),
+		rs:       rs,
 		stmts:    map[string]*sql.Stmt{},
 		deltas:   map[string]countDelta{},
 	}
@@ -494,17 +499,13 @@ func (s *Store) upsert(ctx context.Context, portal string, rs []Resource, fetche
 		return nil, err
 	}
 	counts := map[string]*UpsertCounts{}
-	var last string
-	var lastC *UpsertCounts
 	for i := range rs {
-		if rs[i].Type != last || lastC == nil {
-			last = rs[i].Type
-			if lastC = counts[last]; lastC == nil {
-				lastC = &UpsertCounts{}
-				counts[last] = lastC
-			}
+		tc := counts[rs[i].Type]
+		if tc == nil {
+			tc = &UpsertCounts{}
+			counts[rs[i].Type] = tc
 		}
-		if err := u.one(i, &rs[i], lastC); err != nil {
+		if err := u.one(i, &rs[i], tc); err != nil {
 			return nil, err
 		}
 	}

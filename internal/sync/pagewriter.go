@@ -204,14 +204,7 @@ func (ps *portalSync) storeBatch(ctx context.Context, batch []writeItem) {
 			continue
 		}
 		writers = append(writers, it.w)
-		if rs == nil {
-			rs = it.rs // a batch of one page needs no copy
-		} else {
-			if len(writers) == 2 {
-				rs = append(make([]store.Resource, 0, writerBatch+len(it.rs)), rs...)
-			}
-			rs = append(rs, it.rs...)
-		}
+		rs = append(rs, it.rs...)
 	}
 	if len(writers) == 0 {
 		return
@@ -223,12 +216,8 @@ func (ps *portalSync) storeBatch(ctx context.Context, batch []writeItem) {
 		}
 		return
 	}
-	fetched := map[string]int{}
-	for i := range rs {
-		fetched[rs[i].Type]++
-	}
 	for typ, c := range counts {
-		ps.addCounts(typ, c, fetched[typ])
+		ps.addCounts(typ, c)
 	}
 	for _, it := range batch {
 		if it.done == nil && it.w.failed() == nil {

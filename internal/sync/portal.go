@@ -426,7 +426,7 @@ func (ps *portalSync) runRead(ctx context.Context, s Search) searchOutcome {
 		out.err = &storeError{err}
 		return out
 	}
-	ps.addCounts(s.Type, counts, 1)
+	ps.addCounts(s.Type, counts)
 	ps.refs.add(raw)
 	ps.emit(Event{Kind: EventPage, Type: s.Type, Entries: 1})
 	out.complete, out.full = true, true
@@ -434,11 +434,13 @@ func (ps *portalSync) runRead(ctx context.Context, s Search) searchOutcome {
 	return out
 }
 
-func (ps *portalSync) addCounts(typ string, c store.UpsertCounts, fetched int) {
+// addCounts adds what the store did with fetched resources of typ; each
+// fetched resource is new, changed or unchanged.
+func (ps *portalSync) addCounts(typ string, c store.UpsertCounts) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	ts := ps.typeLocked(typ)
-	ts.rep.Fetched += fetched
+	ts.rep.Fetched += c.New + c.Changed + c.Unchanged
 	ts.rep.New += c.New
 	ts.rep.Changed += c.Changed
 	ts.rep.Unchanged += c.Unchanged
